@@ -1,0 +1,78 @@
+//! SigV4 authentication of every management request: buffers the body
+//! (bounded), finds the access key's tenant, verifies the signature and hands
+//! the handlers a [`Caller`] and the verified payload.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use apigw_sigv4::SigV4Error;
+
+use super::AppState;
+use crate::error::ApiError;
+
+/// Signing names the management endpoint answers for.
+const SERVICES: [&str; 3] = ["apigateway", "apigatewayv2", "lambda"];
+
+/// Who is calling: the tenant its access key belongs to.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account_id: String,
+    pub access_key_id: String,
+    pub region: String,
+}
+
+pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match verify(&state, request).await {
+        Ok(request) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn verify(state: &AppState, request: Request) -> Result<Request, ApiError> {
+    let (mut parts, body) = request.into_parts();
+    let body = to_bytes(body, state.config.max_body_bytes).await.map_err(|_| ApiError::PayloadTooLarge)?;
+    let signed = apigw_sigv4::parse(&parts).map_err(signature_error)?;
+    if !SERVICES.contains(&signed.service.as_str()) {
+        return Err(ApiError::InvalidSignature(format!(
+            "Credential should be scoped to correct service: '{}'.",
+            SERVICES[0]
+        )));
+    }
+    let owner = state
+        .tenancy
+        .resolve_key(&signed.access_key_id)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .ok_or(ApiError::UnrecognizedClient)?;
+    let payload = apigw_sigv4::verify(
+        &signed,
+        &parts,
+        &body,
+        &owner.secret,
+        chrono::Utc::now(),
+        chrono::Duration::minutes(15),
+    )
+    .map_err(signature_error)?;
+    parts.extensions.insert(Caller {
+        account_id: owner.account_id,
+        access_key_id: signed.access_key_id.clone(),
+        region: signed.region.clone(),
+    });
+    Ok(Request::from_parts(parts, Body::from(bytes::Bytes::from(payload))))
+}
+
+fn signature_error(e: SigV4Error) -> ApiError {
+    match e {
+        SigV4Error::MissingAuthentication => ApiError::MissingAuthenticationToken,
+        SigV4Error::Incomplete(m) | SigV4Error::UnsupportedAlgorithm(m) | SigV4Error::InvalidDate(m) => {
+            ApiError::IncompleteSignature(m)
+        }
+        SigV4Error::SignatureMismatch { .. } => ApiError::InvalidSignature(
+            "The request signature we calculated does not match the signature you provided. \
+             Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+                .into(),
+        ),
+        other => ApiError::InvalidSignature(other.to_string()),
+    }
+}

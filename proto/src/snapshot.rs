@@ -1,0 +1,62 @@
+//! The immutable, compiled form of a REST API deployment, and of a stage that
+//! serves it. The control plane builds a [`DeploymentSnapshot`] once, at
+//! CreateDeployment, and never changes it; the data plane compiles its routing
+//! table from [`StageSnapshot`]s and never sees the editable resource tree.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Everything a data-plane node needs to serve one deployment of a REST API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentSnapshot {
+    pub account_id: String,
+    pub api_id: String,
+    pub deployment_id: String,
+    pub created_epoch_seconds: i64,
+    pub api: ApiSettings,
+    /// One entry per (resource path, HTTP method), sorted by path then method.
+    pub routes: Vec<Route>,
+    /// Gateway responses the tenant customised; the data plane supplies AWS's defaults for the rest.
+    pub gateway_responses: BTreeMap<String, Value>,
+    pub models: BTreeMap<String, Value>,
+    pub request_validators: BTreeMap<String, Value>,
+}
+
+/// API-wide settings that shape request handling.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiSettings {
+    pub name: String,
+    pub binary_media_types: Vec<String>,
+    pub api_key_source: String,
+    pub minimum_compression_size: Option<i64>,
+    pub endpoint_types: Vec<String>,
+    pub policy: Option<String>,
+    pub disable_execute_api_endpoint: bool,
+}
+
+/// A method on a resource path, with its integration, exactly as configured
+/// at deployment time (AWS's `Method` shape, `methodIntegration` included).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Route {
+    pub resource_id: String,
+    /// Resource path template, e.g. `/pets/{petId}` or `/{proxy+}`.
+    pub path: String,
+    /// `GET`, `POST`, … or `ANY`.
+    pub http_method: String,
+    pub method: Value,
+}
+
+/// A stage: a name bound to one deployment, with its variables and settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageSnapshot {
+    pub stage_name: String,
+    pub variables: BTreeMap<String, String>,
+    pub method_settings: BTreeMap<String, Value>,
+    pub deployment: DeploymentSnapshot,
+}

@@ -1,0 +1,183 @@
+//! The `apigw` command line: parses arguments and hands them to the libraries.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use apigw_control_plane::config::{ControlPlaneConfig, ManagementConfig};
+use apigw_control_plane::operator::{self, AdminCommand};
+use apigw_control_plane::server::{ControlPlane, shutdown_signal};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "apigw", version, about = "A self-hosted API gateway that speaks the AWS API Gateway model")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Control plane and data plane in one process on SQLite: zero setup.
+    Standalone {
+        #[arg(long, env = "APIGW_DATA_DIR", default_value = "./.apigw")]
+        data_dir: PathBuf,
+        #[arg(long, env = "APIGW_HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+        host: IpAddr,
+        #[arg(long, default_value_t = 8080)]
+        data_plane_port: u16,
+        #[arg(long, default_value_t = 8081)]
+        management_port: u16,
+        #[arg(long, default_value_t = 8082)]
+        grpc_port: u16,
+        #[arg(long, env = "APIGW_REGION", default_value = "us-east-1")]
+        region: String,
+    },
+    /// The management API and gRPC services on Postgres.
+    ControlPlane {
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        /// Base64 32-byte key that seals access-key secrets at rest.
+        #[arg(long, env = "APIGW_MASTER_KEY", hide_env_values = true)]
+        master_key: String,
+        /// Registered (hashed) at start-up so operators can reach the admin service.
+        #[arg(long, env = "APIGW_BOOTSTRAP_ADMIN_TOKEN", hide_env_values = true)]
+        bootstrap_admin_token: Option<String>,
+        #[arg(long, env = "APIGW_HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+        host: IpAddr,
+        #[arg(long, default_value_t = 8081)]
+        management_port: u16,
+        #[arg(long, default_value_t = 8082)]
+        grpc_port: u16,
+        #[arg(long, env = "APIGW_REGION", default_value = "us-east-1")]
+        region: String,
+    },
+    /// The proxy serving published APIs (arrives with the data-plane work).
+    DataPlane,
+    /// Operator administration through the control plane's gRPC admin service.
+    Admin {
+        #[arg(long, env = "APIGW_CONTROL_PLANE", default_value = "http://127.0.0.1:8082")]
+        control_plane: String,
+        #[arg(long, env = "APIGW_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: String,
+        #[command(subcommand)]
+        command: AdminCli,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCli {
+    /// Tenants (accounts).
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCli,
+    },
+    /// Access keys of a tenant.
+    Key {
+        #[command(subcommand)]
+        command: KeyCli,
+    },
+    /// Connected data-plane nodes.
+    Nodes {
+        #[command(subcommand)]
+        command: NodesCli,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCli {
+    Create {
+        #[arg(long, default_value = "")]
+        name: String,
+        /// A specific 12-digit account id (generated when omitted).
+        #[arg(long)]
+        account_id: Option<String>,
+    },
+    List,
+}
+
+#[derive(Subcommand)]
+enum KeyCli {
+    Create {
+        #[arg(long)]
+        tenant: String,
+    },
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    Delete {
+        #[arg(long)]
+        access_key_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodesCli {
+    List,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Standalone { data_dir, host, data_plane_port, management_port, grpc_port, region } => {
+            apigw::standalone::run(apigw::standalone::StandaloneConfig {
+                data_dir,
+                host,
+                data_plane_port,
+                management_port,
+                grpc_port,
+                region,
+            })
+            .await
+        }
+        Command::ControlPlane {
+            database_url,
+            master_key,
+            bootstrap_admin_token,
+            host,
+            management_port,
+            grpc_port,
+            region,
+        } => {
+            let config = ControlPlaneConfig {
+                database_url,
+                master_key,
+                management_addr: SocketAddr::new(host, management_port),
+                grpc_addr: SocketAddr::new(host, grpc_port),
+                management: ManagementConfig { default_region: region, ..Default::default() },
+                bootstrap_admin_token,
+            };
+            ControlPlane::open(config).await?.serve(shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::DataPlane => {
+            anyhow::bail!("the data plane is not part of this build yet (it arrives with the data-plane work)")
+        }
+        Command::Admin { control_plane, admin_token, command } => {
+            let command = match command {
+                AdminCli::Tenant { command: TenantCli::Create { name, account_id } } => {
+                    AdminCommand::CreateTenant { name, account_id }
+                }
+                AdminCli::Tenant { command: TenantCli::List } => AdminCommand::ListTenants,
+                AdminCli::Key { command: KeyCli::Create { tenant } } => AdminCommand::CreateKey { account_id: tenant },
+                AdminCli::Key { command: KeyCli::List { tenant } } => AdminCommand::ListKeys { account_id: tenant },
+                AdminCli::Key { command: KeyCli::Delete { access_key_id } } => {
+                    AdminCommand::DeleteKey { access_key_id }
+                }
+                AdminCli::Nodes { command: NodesCli::List } => AdminCommand::ListNodes,
+            };
+            let out = operator::run(&control_plane, &admin_token, command)
+                .await
+                .with_context(|| format!("admin call to {control_plane} failed"))?;
+            println!("{out}");
+            Ok(())
+        }
+    }
+}

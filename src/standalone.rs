@@ -1,0 +1,82 @@
+//! `apigw standalone`: everything in one process on an SQLite file in a data
+//! directory, with a dev tenant and credentials, for zero-setup local use.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use apigw_control_plane::config::{ControlPlaneConfig, ManagementConfig};
+use apigw_control_plane::server::{ControlPlane, shutdown_signal};
+use apigw_control_plane::store::Store;
+use apigw_control_plane::tenancy::{
+    DEV_ACCESS_KEY_ID, DEV_ACCOUNT_ID, DEV_SECRET_ACCESS_KEY, Sealer, random_string,
+};
+
+#[derive(Debug, Clone)]
+pub struct StandaloneConfig {
+    pub data_dir: PathBuf,
+    pub host: IpAddr,
+    pub data_plane_port: u16,
+    pub management_port: u16,
+    pub grpc_port: u16,
+    pub region: String,
+}
+
+pub async fn run(config: StandaloneConfig) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let master_key = read_or_create(&config.data_dir.join("master.key"), Sealer::generate_key)?;
+    let admin_token = read_or_create(&config.data_dir.join("admin-token"), || random_string(40))?;
+    let cp_config = ControlPlaneConfig {
+        database_url: Store::sqlite_url(&config.data_dir.join("apigw.db")),
+        master_key,
+        management_addr: SocketAddr::new(config.host, config.management_port),
+        grpc_addr: SocketAddr::new(config.host, config.grpc_port),
+        management: ManagementConfig { default_region: config.region.clone(), ..Default::default() },
+        bootstrap_admin_token: Some(admin_token.clone()),
+    };
+    let control_plane = ControlPlane::open(cp_config).await?;
+    control_plane.tenancy().ensure_dev_credentials().await?;
+
+    let host = config.host;
+    println!("apigw standalone");
+    println!("  management API (apigateway, apigatewayv2, lambda): http://{host}:{}", config.management_port);
+    println!("  operator gRPC (admin):                             http://{host}:{}", config.grpc_port);
+    println!(
+        "  data plane (port {}): not in this build yet; it arrives with the data-plane work",
+        config.data_plane_port
+    );
+    println!("  data dir: {}", config.data_dir.display());
+    println!("  tenant {DEV_ACCOUNT_ID}: AWS_ACCESS_KEY_ID={DEV_ACCESS_KEY_ID} AWS_SECRET_ACCESS_KEY={DEV_SECRET_ACCESS_KEY}");
+    println!("  admin token: in {}", config.data_dir.join("admin-token").display());
+    println!(
+        "  try: AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws --region {} --endpoint-url http://{host}:{} apigateway get-rest-apis",
+        config.region, config.management_port
+    );
+    control_plane.serve(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Reads a one-line secret file, or creates it (owner-only) with `make()`.
+fn read_or_create(path: &Path, make: impl FnOnce() -> String) -> anyhow::Result<String> {
+    if path.exists() {
+        let value = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        return Ok(value.trim().to_owned());
+    }
+    let value = make();
+    write_private(path, &format!("{value}\n")).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(value)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
