@@ -31,7 +31,6 @@ struct Spec<'a> {
     /// Absolute URL as the client would send it (already percent-encoded).
     url: &'a str,
     headers: Vec<(&'a str, &'a str)>,
-    body: &'a [u8],
     signable: SignableBody<'a>,
     settings: SigningSettings,
     service: &'a str,
@@ -44,7 +43,6 @@ impl<'a> Spec<'a> {
             method,
             url,
             headers: Vec::new(),
-            body,
             signable: SignableBody::Bytes(body),
             settings: SigningSettings::default(),
             service: "apigateway",

@@ -184,4 +184,14 @@ def test_wire_shapes(gw, api):
     err = resp.json()
     assert err["message"].startswith("Invalid API identifier specified"), err
     assert missing in err["message"]
-    assert resp.headers.get("x-amzn-RequestId"), dict(resp.headers)
+
+
+def test_responses_carry_a_request_id(gw, api):
+    # AWS answers every management call with x-amzn-RequestId; botocore surfaces it as
+    # ResponseMetadata.RequestId, which tools log and print on errors.
+    ok = signed_request(gw, "GET", f"/restapis/{api['id']}")
+    err = signed_request(gw, "GET", f"/restapis/{fake_id(10)}")
+    assert ok.headers.get("x-amzn-RequestId"), dict(ok.headers)
+    assert err.headers.get("x-amzn-RequestId"), dict(err.headers)
+    assert ok.headers["x-amzn-RequestId"] != err.headers["x-amzn-RequestId"]
+    assert gw.client().get_rest_api(restApiId=api["id"])["ResponseMetadata"].get("RequestId")

@@ -58,7 +58,8 @@ const AWS_ENUM_ORDER: [&str; 21] = [
 /// An unknown type is a model violation (ValidationException), as on AWS.
 fn response_type(raw: &str) -> ApiResult<ResponseType> {
     one_of(raw, "responseType", &AWS_ENUM_ORDER)?;
-    ResponseType::parse(raw).ok_or_else(|| ApiError::Internal(format!("response type {raw} has no definition")))
+    ResponseType::parse(raw)
+        .ok_or_else(|| ApiError::Internal(format!("response type {raw} has no definition")))
 }
 
 fn default_templates() -> BTreeMap<String, String> {
@@ -86,12 +87,19 @@ fn effective(custom: &BTreeMap<String, GatewayResponse>, t: ResponseType) -> Gat
     let Some(status) = t.default_status() else {
         return built_in(t);
     };
-    let class = if status >= 500 { ResponseType::Default5xx } else { ResponseType::Default4xx };
+    let class = if status >= 500 {
+        ResponseType::Default5xx
+    } else {
+        ResponseType::Default4xx
+    };
     match custom.get(class.as_str()) {
         None => built_in(t),
         Some(fallback) => GatewayResponse {
             response_type: t.as_str().to_owned(),
-            status_code: fallback.status_code.clone().or_else(|| Some(status.to_string())),
+            status_code: fallback
+                .status_code
+                .clone()
+                .or_else(|| Some(status.to_string())),
             response_parameters: fallback.response_parameters.clone(),
             response_templates: if fallback.response_templates.is_empty() {
                 default_templates()
@@ -108,7 +116,13 @@ fn all_effective(custom: &BTreeMap<String, GatewayResponse>) -> Vec<GatewayRespo
 }
 
 const HEADER_LOCATIONS: [&str; 3] = ["header", "path", "querystring"];
-const REQUEST_LOCATIONS: [&str; 5] = ["header", "path", "querystring", "multivalueheader", "multivaluequerystring"];
+const REQUEST_LOCATIONS: [&str; 5] = [
+    "header",
+    "path",
+    "querystring",
+    "multivalueheader",
+    "multivaluequerystring",
+];
 
 /// `gatewayresponse.{header|path|querystring}.{name}` mapped from
 /// `method.request.{location}.{name}`, `stageVariables.{name}`,
@@ -147,7 +161,9 @@ fn empty_value(member: &str) -> ApiError {
 fn check_templates(templates: &BTreeMap<String, String>) -> ApiResult<()> {
     for (content_type, template) in templates {
         if content_type.trim().is_empty() {
-            return Err(ApiError::bad_request("Invalid content type specified: it must not be empty"));
+            return Err(ApiError::bad_request(
+                "Invalid content type specified: it must not be empty",
+            ));
         }
         if template.is_empty() {
             return Err(empty_value("responseTemplates"));
@@ -163,7 +179,11 @@ async fn list(
     Query(paging): Query<Paging>,
 ) -> ApiResult<Response> {
     let body = read_api(&state, &caller, &api_id, |doc| {
-        let (items, position) = page(all_effective(&doc.gateway_responses), |r| r.response_type.as_str(), &paging)?;
+        let (items, position) = page(
+            all_effective(&doc.gateway_responses),
+            |r| r.response_type.as_str(),
+            &paging,
+        )?;
         Ok(list_body(&items, position))
     })
     .await?;
@@ -176,7 +196,10 @@ async fn fetch(
     Path((api_id, raw_type)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let t = response_type(&raw_type)?;
-    let response = read_api(&state, &caller, &api_id, |doc| Ok(effective(&doc.gateway_responses, t))).await?;
+    let response = read_api(&state, &caller, &api_id, |doc| {
+        Ok(effective(&doc.gateway_responses, t))
+    })
+    .await?;
     Ok(reply(StatusCode::OK, &response))
 }
 
@@ -200,7 +223,10 @@ fn customised(t: ResponseType, input: PutInput) -> ApiResult<GatewayResponse> {
     for (key, value) in &response_parameters {
         check_parameter(key, value)?;
     }
-    let response_templates = input.response_templates.filter(|t| !t.is_empty()).unwrap_or_else(default_templates);
+    let response_templates = input
+        .response_templates
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(default_templates);
     check_templates(&response_templates)?;
     Ok(GatewayResponse {
         response_type: t.as_str().to_owned(),
@@ -221,7 +247,8 @@ async fn put(
     let input: PutInput = json(&body)?;
     let response = customised(t, input)?;
     modify_api(&state, &caller, &api_id, |doc| {
-        doc.gateway_responses.insert(response.response_type.clone(), response.clone());
+        doc.gateway_responses
+            .insert(response.response_type.clone(), response.clone());
         Ok(())
     })
     .await?;
@@ -247,7 +274,11 @@ fn patch_entry(
             if op.op == Op::Replace && !map.contains_key(key) {
                 return Err(missing());
             }
-            let value = op.value.as_deref().filter(|v| !v.is_empty()).ok_or_else(|| empty_value(member))?;
+            let value = op
+                .value
+                .as_deref()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| empty_value(member))?;
             check(value)?;
             map.insert(key.to_owned(), value.to_owned());
         }
@@ -261,20 +292,31 @@ fn patch_entry(
 
 fn apply(response: &mut GatewayResponse, op: &PatchOp) -> ApiResult<()> {
     let segments = op.segments();
-    match segments.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match segments
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["statusCode"] => match op.op {
             Op::Replace => response.status_code = Some(status_code(op.value()?)?),
             Op::Add | Op::Remove => return Err(invalid_patch_path(op)),
             _ => return Err(op.invalid_op(&["replace"])),
         },
-        ["responseParameters", key] if !key.is_empty() => {
-            patch_entry(&mut response.response_parameters, key, "responseParameters", op, |v| {
-                check_parameter(key, v)
-            })?
-        }
-        ["responseTemplates", content_type] if !content_type.trim().is_empty() => {
-            patch_entry(&mut response.response_templates, content_type, "responseTemplates", op, |_| Ok(()))?
-        }
+        ["responseParameters", key] if !key.is_empty() => patch_entry(
+            &mut response.response_parameters,
+            key,
+            "responseParameters",
+            op,
+            |v| check_parameter(key, v),
+        )?,
+        ["responseTemplates", content_type] if !content_type.trim().is_empty() => patch_entry(
+            &mut response.response_templates,
+            content_type,
+            "responseTemplates",
+            op,
+            |_| Ok(()),
+        )?,
         _ => return Err(invalid_patch_path(op)),
     }
     Ok(())
@@ -290,12 +332,17 @@ async fn update(
     let patch: PatchRequest = json(&body)?;
     let response = modify_api(&state, &caller, &api_id, |doc| {
         // Patching an uncustomised type customises it, starting from its own default.
-        let mut response = doc.gateway_responses.get(t.as_str()).cloned().unwrap_or_else(|| built_in(t));
+        let mut response = doc
+            .gateway_responses
+            .get(t.as_str())
+            .cloned()
+            .unwrap_or_else(|| built_in(t));
         response.default_response = false;
         for op in &patch.patch_operations {
             apply(&mut response, op)?;
         }
-        doc.gateway_responses.insert(response.response_type.clone(), response.clone());
+        doc.gateway_responses
+            .insert(response.response_type.clone(), response.clone());
         Ok(response)
     })
     .await?;
@@ -323,7 +370,12 @@ mod tests {
     use super::*;
 
     fn op(op: Op, path: &str, value: Option<&str>) -> PatchOp {
-        PatchOp { op, path: path.into(), value: value.map(Into::into), from: None }
+        PatchOp {
+            op,
+            path: path.into(),
+            value: value.map(Into::into),
+            from: None,
+        }
     }
 
     #[test]
@@ -344,9 +396,15 @@ mod tests {
             }
             assert_eq!(v, expected);
         }
-        let v = serde_json::to_value(effective(&BTreeMap::new(), ResponseType::Default4xx)).unwrap();
+        let v =
+            serde_json::to_value(effective(&BTreeMap::new(), ResponseType::Default4xx)).unwrap();
         assert!(v.get("statusCode").is_none());
-        assert_eq!(effective(&BTreeMap::new(), ResponseType::Throttled).status_code.as_deref(), Some("429"));
+        assert_eq!(
+            effective(&BTreeMap::new(), ResponseType::Throttled)
+                .status_code
+                .as_deref(),
+            Some("429")
+        );
     }
 
     #[test]
@@ -356,7 +414,10 @@ mod tests {
         aws.sort();
         ours.sort();
         assert_eq!(aws, ours);
-        assert!(matches!(response_type("NOT_A_TYPE"), Err(ApiError::Validation(_))));
+        assert!(matches!(
+            response_type("NOT_A_TYPE"),
+            Err(ApiError::Validation(_))
+        ));
         assert_eq!(response_type("THROTTLED").unwrap(), ResponseType::Throttled);
     }
 
@@ -366,13 +427,22 @@ mod tests {
         let put = |t, status: Option<&str>| {
             let input = PutInput {
                 status_code: status.map(Into::into),
-                response_parameters: Some(BTreeMap::from([("gatewayresponse.header.x".into(), "'y'".into())])),
+                response_parameters: Some(BTreeMap::from([(
+                    "gatewayresponse.header.x".into(),
+                    "'y'".into(),
+                )])),
                 response_templates: None,
             };
             customised(t, input).unwrap()
         };
-        custom.insert("DEFAULT_5XX".to_owned(), put(ResponseType::Default5xx, Some("599")));
-        custom.insert("AUTHORIZER_FAILURE".to_owned(), put(ResponseType::AuthorizerFailure, None));
+        custom.insert(
+            "DEFAULT_5XX".to_owned(),
+            put(ResponseType::Default5xx, Some("599")),
+        );
+        custom.insert(
+            "AUTHORIZER_FAILURE".to_owned(),
+            put(ResponseType::AuthorizerFailure, None),
+        );
 
         let inherited = effective(&custom, ResponseType::ApiConfigurationError);
         assert!(inherited.default_response);
@@ -384,15 +454,24 @@ mod tests {
         assert_eq!(own.status_code.as_deref(), Some("500"));
         assert_eq!(own.response_templates, default_templates());
         // 4xx types are untouched.
-        assert_eq!(effective(&custom, ResponseType::Throttled), built_in(ResponseType::Throttled));
+        assert_eq!(
+            effective(&custom, ResponseType::Throttled),
+            built_in(ResponseType::Throttled)
+        );
     }
 
     #[test]
     fn parameter_mappings() {
         for (k, v) in [
-            ("gatewayresponse.header.Access-Control-Allow-Origin", "'a.b.c'"),
+            (
+                "gatewayresponse.header.Access-Control-Allow-Origin",
+                "'a.b.c'",
+            ),
             ("gatewayresponse.header.x", "method.request.header.Accept"),
-            ("gatewayresponse.querystring.q", "method.request.querystring.q"),
+            (
+                "gatewayresponse.querystring.q",
+                "method.request.querystring.q",
+            ),
             ("gatewayresponse.path.p", "method.request.path.petId"),
             ("gatewayresponse.header.s", "stageVariables.name"),
             ("gatewayresponse.header.c", "context.requestId"),
@@ -416,7 +495,11 @@ mod tests {
     fn put_fills_in_defaults_and_checks_values() {
         let r = customised(
             ResponseType::MissingAuthenticationToken,
-            PutInput { status_code: None, response_parameters: None, response_templates: None },
+            PutInput {
+                status_code: None,
+                response_parameters: None,
+                response_templates: None,
+            },
         )
         .unwrap();
         assert_eq!(r.status_code.as_deref(), Some("403"));
@@ -424,11 +507,19 @@ mod tests {
         assert!(!r.default_response);
         let fallback = customised(
             ResponseType::Default4xx,
-            PutInput { status_code: None, response_parameters: None, response_templates: None },
+            PutInput {
+                status_code: None,
+                response_parameters: None,
+                response_templates: None,
+            },
         )
         .unwrap();
         assert_eq!(fallback.status_code, None);
-        let bad_status = PutInput { status_code: Some("600".into()), response_parameters: None, response_templates: None };
+        let bad_status = PutInput {
+            status_code: Some("600".into()),
+            response_parameters: None,
+            response_templates: None,
+        };
         assert!(customised(ResponseType::Throttled, bad_status).is_err());
         let empty_template = PutInput {
             status_code: None,
@@ -436,7 +527,9 @@ mod tests {
             response_templates: Some(BTreeMap::from([("application/json".into(), String::new())])),
         };
         assert_eq!(
-            customised(ResponseType::Throttled, empty_template).unwrap_err().to_string(),
+            customised(ResponseType::Throttled, empty_template)
+                .unwrap_err()
+                .to_string(),
             "Invalid null or empty value in responseTemplates"
         );
     }
@@ -445,34 +538,95 @@ mod tests {
     fn patches_follow_aws() {
         let mut r = built_in(ResponseType::MissingAuthenticationToken);
         apply(&mut r, &op(Op::Replace, "/statusCode", Some("410"))).unwrap();
-        apply(&mut r, &op(Op::Add, "/responseParameters/gatewayresponse.header.x", Some("'v'"))).unwrap();
-        apply(&mut r, &op(Op::Replace, "/responseTemplates/application~1json", Some("{}"))).unwrap();
-        apply(&mut r, &op(Op::Add, "/responseTemplates/application~1xml", Some("<a/>"))).unwrap();
+        apply(
+            &mut r,
+            &op(
+                Op::Add,
+                "/responseParameters/gatewayresponse.header.x",
+                Some("'v'"),
+            ),
+        )
+        .unwrap();
+        apply(
+            &mut r,
+            &op(
+                Op::Replace,
+                "/responseTemplates/application~1json",
+                Some("{}"),
+            ),
+        )
+        .unwrap();
+        apply(
+            &mut r,
+            &op(Op::Add, "/responseTemplates/application~1xml", Some("<a/>")),
+        )
+        .unwrap();
         assert_eq!(r.status_code.as_deref(), Some("410"));
         assert_eq!(r.response_parameters["gatewayresponse.header.x"], "'v'");
         assert_eq!(r.response_templates["application/json"], "{}");
         assert_eq!(r.response_templates["application/xml"], "<a/>");
-        apply(&mut r, &op(Op::Remove, "/responseParameters/gatewayresponse.header.x", None)).unwrap();
+        apply(
+            &mut r,
+            &op(
+                Op::Remove,
+                "/responseParameters/gatewayresponse.header.x",
+                None,
+            ),
+        )
+        .unwrap();
         assert!(r.response_parameters.is_empty());
 
         let err = |r: &mut GatewayResponse, o: PatchOp| apply(r, &o).unwrap_err().to_string();
         for o in [Op::Add, Op::Remove] {
-            assert_eq!(err(&mut r, op(o, "/statusCode", Some("418"))), "Invalid patch path /statusCode");
+            assert_eq!(
+                err(&mut r, op(o, "/statusCode", Some("418"))),
+                "Invalid patch path /statusCode"
+            );
         }
-        assert_eq!(err(&mut r, op(Op::Add, "/wrongPath", Some("x"))), "Invalid patch path /wrongPath");
         assert_eq!(
-            err(&mut r, op(Op::Replace, "/responseTemplates/application~1json", None)),
+            err(&mut r, op(Op::Add, "/wrongPath", Some("x"))),
+            "Invalid patch path /wrongPath"
+        );
+        assert_eq!(
+            err(
+                &mut r,
+                op(Op::Replace, "/responseTemplates/application~1json", None)
+            ),
             "Invalid null or empty value in responseTemplates"
         );
         assert_eq!(
-            err(&mut r, op(Op::Replace, "/responseTemplates/application~1json", Some(""))),
+            err(
+                &mut r,
+                op(
+                    Op::Replace,
+                    "/responseTemplates/application~1json",
+                    Some("")
+                )
+            ),
             "Invalid null or empty value in responseTemplates"
         );
         assert_eq!(
-            err(&mut r, op(Op::Replace, "/responseParameters/gatewayresponse.header.nope", Some("'v'"))),
+            err(
+                &mut r,
+                op(
+                    Op::Replace,
+                    "/responseParameters/gatewayresponse.header.nope",
+                    Some("'v'")
+                )
+            ),
             "Invalid parameter name specified"
         );
-        assert!(apply(&mut r, &op(Op::Add, "/responseParameters/gatewayresponse.header.y", Some("bad"))).is_err());
+        assert!(
+            apply(
+                &mut r,
+                &op(
+                    Op::Add,
+                    "/responseParameters/gatewayresponse.header.y",
+                    Some("bad")
+                )
+            )
+            .is_err()
+        );
         assert!(apply(&mut r, &op(Op::Replace, "/statusCode", Some("99"))).is_err());
         assert_eq!(r.status_code.as_deref(), Some("410"));
     }

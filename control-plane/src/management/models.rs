@@ -49,8 +49,16 @@ const ERROR_SCHEMA: &str = "{\n  \"$schema\" : \"http://json-schema.org/draft-04
 #[allow(dead_code)] // for CreateRestApi, which does not seed them yet
 pub(crate) fn default_models() -> BTreeMap<String, Model> {
     [
-        ("Empty", "This is a default empty schema model", EMPTY_SCHEMA),
-        ("Error", "This is a default error schema model", ERROR_SCHEMA),
+        (
+            "Empty",
+            "This is a default empty schema model",
+            EMPTY_SCHEMA,
+        ),
+        (
+            "Error",
+            "This is a default error schema model",
+            ERROR_SCHEMA,
+        ),
     ]
     .into_iter()
     .map(|(name, description, schema)| {
@@ -81,7 +89,9 @@ fn check_name(name: &str) -> ApiResult<()> {
 /// A schema must be a JSON object with at least one member (AWS's wording
 /// below covers a missing or empty schema too).
 fn check_schema(schema: Option<&str>) -> ApiResult<()> {
-    let empty = || ApiError::bad_request("Model schema must have at least 1 property or array items defined");
+    let empty = || {
+        ApiError::bad_request("Model schema must have at least 1 property or array items defined")
+    };
     let schema = schema.filter(|s| !s.trim().is_empty()).ok_or_else(empty)?;
     match serde_json::from_str::<Value>(schema) {
         Ok(Value::Object(members)) if members.is_empty() => Err(empty()),
@@ -121,11 +131,15 @@ async fn create(
     let content_type = input
         .content_type
         .filter(|c| !c.trim().is_empty())
-        .ok_or_else(|| ApiError::bad_request("Invalid content type specified: 'contentType' is required"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("Invalid content type specified: 'contentType' is required")
+        })?;
     check_schema(input.schema.as_deref())?;
     let model = modify_api(&state, &caller, &api_id, |doc| {
         if doc.models.contains_key(&name) {
-            return Err(ApiError::conflict("Model name already exists for this REST API"));
+            return Err(ApiError::conflict(
+                "Model name already exists for this REST API",
+            ));
         }
         let mut id = ids::short();
         while doc.models.values().any(|m| m.id == id) {
@@ -168,7 +182,10 @@ async fn fetch(
     Path((api_id, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let model = read_api(&state, &caller, &api_id, |doc| {
-        doc.models.get(&name).cloned().ok_or_else(|| invalid_model(&name))
+        doc.models
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| invalid_model(&name))
     })
     .await
     .map_err(missing_as_invalid_model(&name))?;
@@ -216,7 +233,10 @@ async fn update(
 ) -> ApiResult<Response> {
     let patch: PatchRequest = json(&body)?;
     let model = modify_api(&state, &caller, &api_id, |doc| {
-        let model = doc.models.get_mut(&name).ok_or_else(|| invalid_model(&name))?;
+        let model = doc
+            .models
+            .get_mut(&name)
+            .ok_or_else(|| invalid_model(&name))?;
         for op in &patch.patch_operations {
             apply(model, op)?;
         }
@@ -329,7 +349,11 @@ mod tests {
 
     #[test]
     fn patch_paths() {
-        let mut model = Model { id: "m1".into(), name: "Pet".into(), ..Default::default() };
+        let mut model = Model {
+            id: "m1".into(),
+            name: "Pet".into(),
+            ..Default::default()
+        };
         let op = |op, path: &str, value: Option<&str>| PatchOp {
             op,
             path: path.into(),
@@ -340,14 +364,22 @@ mod tests {
         assert_eq!(model.description.as_deref(), Some("d"));
         apply(&mut model, &op(Op::Replace, "/description", Some(""))).unwrap();
         assert_eq!(model.description, None);
-        apply(&mut model, &op(Op::Replace, "/schema", Some(r#"{"type":"string"}"#))).unwrap();
+        apply(
+            &mut model,
+            &op(Op::Replace, "/schema", Some(r#"{"type":"string"}"#)),
+        )
+        .unwrap();
         assert!(apply(&mut model, &op(Op::Replace, "/schema", Some(""))).is_err());
         assert_eq!(
-            apply(&mut model, &op(Op::Replace, "/name", Some("x"))).unwrap_err().to_string(),
+            apply(&mut model, &op(Op::Replace, "/name", Some("x")))
+                .unwrap_err()
+                .to_string(),
             "Invalid patch path  '/name' specified for op 'replace'. Must be one of: [/description, /schema]"
         );
         assert_eq!(
-            apply(&mut model, &op(Op::Add, "/wrong-path", Some("x"))).unwrap_err().to_string(),
+            apply(&mut model, &op(Op::Add, "/wrong-path", Some("x")))
+                .unwrap_err()
+                .to_string(),
             "Invalid patch path  '/wrong-path' specified for op 'add'. Please choose supported operations"
         );
     }
@@ -355,8 +387,13 @@ mod tests {
     #[test]
     fn references_block_deletion() {
         let mut doc = RestApiDoc::default();
-        let mut method = Method { http_method: "ANY".into(), ..Default::default() };
-        method.request_models.insert("application/json".into(), "Pet".into());
+        let mut method = Method {
+            http_method: "ANY".into(),
+            ..Default::default()
+        };
+        method
+            .request_models
+            .insert("application/json".into(), "Pet".into());
         method.method_responses.insert(
             "200".into(),
             MethodResponse {
@@ -365,18 +402,34 @@ mod tests {
                 ..Default::default()
             },
         );
-        let mut root = Resource { id: "r".into(), ..Default::default() };
+        let mut root = Resource {
+            id: "r".into(),
+            ..Default::default()
+        };
         root.resource_methods.insert("ANY".into(), method);
         doc.resources.insert("r".into(), root);
         let linked = r#"{"type":"object","properties":{"p":{"$ref":"https://apigateway.amazonaws.com/restapis/a/models/Leaf"}}}"#;
         doc.models.insert(
             "Tree".into(),
-            Model { name: "Tree".into(), schema: Some(linked.into()), ..Default::default() },
+            Model {
+                name: "Tree".into(),
+                schema: Some(linked.into()),
+                ..Default::default()
+            },
         );
 
-        assert_eq!(first_reference(&doc, "Pet").as_deref(), Some("method request: //ANY"));
-        assert_eq!(first_reference(&doc, "Out").as_deref(), Some("method response: //ANY/200"));
-        assert_eq!(first_reference(&doc, "Leaf").as_deref(), Some("model: Tree"));
+        assert_eq!(
+            first_reference(&doc, "Pet").as_deref(),
+            Some("method request: //ANY")
+        );
+        assert_eq!(
+            first_reference(&doc, "Out").as_deref(),
+            Some("method response: //ANY/200")
+        );
+        assert_eq!(
+            first_reference(&doc, "Leaf").as_deref(),
+            Some("model: Tree")
+        );
         assert_eq!(first_reference(&doc, "Tree"), None);
         assert!(!refers_to("{not json", "Leaf"));
     }

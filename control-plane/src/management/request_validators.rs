@@ -19,7 +19,10 @@ use crate::model::{RequestValidator, RestApiDoc};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/restapis/{restapi_id}/requestvalidators", get(list).post(create))
+        .route(
+            "/restapis/{restapi_id}/requestvalidators",
+            get(list).post(create),
+        )
         .route(
             "/restapis/{restapi_id}/requestvalidators/{requestvalidator_id}",
             get(fetch).patch(update).delete(delete),
@@ -108,14 +111,21 @@ async fn fetch(
     Path((api_id, validator_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let validator = read_api(&state, &caller, &api_id, |doc| {
-        doc.request_validators.get(&validator_id).cloned().ok_or_else(invalid_validator)
+        doc.request_validators
+            .get(&validator_id)
+            .cloned()
+            .ok_or_else(invalid_validator)
     })
     .await
     .map_err(missing_as_invalid_validator)?;
     Ok(reply(StatusCode::OK, &validator))
 }
 
-const PATCH_PATHS: [&str; 3] = ["/name", "/validateRequestParameters", "/validateRequestBody"];
+const PATCH_PATHS: [&str; 3] = [
+    "/name",
+    "/validateRequestParameters",
+    "/validateRequestBody",
+];
 
 /// A switch's new value; AWS reads a missing value as `false`.
 fn switch(op: &PatchOp) -> ApiResult<bool> {
@@ -146,7 +156,10 @@ async fn update(
 ) -> ApiResult<Response> {
     let patch: PatchRequest = json(&body)?;
     let validator = modify_api(&state, &caller, &api_id, |doc| {
-        let validator = doc.request_validators.get_mut(&validator_id).ok_or_else(invalid_validator)?;
+        let validator = doc
+            .request_validators
+            .get_mut(&validator_id)
+            .ok_or_else(invalid_validator)?;
         for op in &patch.patch_operations {
             apply(validator, op)?;
         }
@@ -196,31 +209,60 @@ mod tests {
     use crate::model::{Method, Resource};
 
     fn op(op: Op, path: &str, value: Option<&str>) -> PatchOp {
-        PatchOp { op, path: path.into(), value: value.map(Into::into), from: None }
+        PatchOp {
+            op,
+            path: path.into(),
+            value: value.map(Into::into),
+            from: None,
+        }
     }
 
     #[test]
     fn patches_follow_aws() {
-        let mut v = RequestValidator { id: "v1".into(), name: Some("n".into()), ..Default::default() };
-        apply(&mut v, &op(Op::Replace, "/validateRequestBody", Some("true"))).unwrap();
-        apply(&mut v, &op(Op::Replace, "/validateRequestParameters", Some("true"))).unwrap();
+        let mut v = RequestValidator {
+            id: "v1".into(),
+            name: Some("n".into()),
+            ..Default::default()
+        };
+        apply(
+            &mut v,
+            &op(Op::Replace, "/validateRequestBody", Some("true")),
+        )
+        .unwrap();
+        apply(
+            &mut v,
+            &op(Op::Replace, "/validateRequestParameters", Some("true")),
+        )
+        .unwrap();
         apply(&mut v, &op(Op::Replace, "/name", Some("all"))).unwrap();
         assert!(v.validate_request_body && v.validate_request_parameters);
         assert_eq!(v.name.as_deref(), Some("all"));
         // A missing value switches off.
         apply(&mut v, &op(Op::Replace, "/validateRequestBody", None)).unwrap();
         assert!(!v.validate_request_body);
-        assert!(apply(&mut v, &op(Op::Replace, "/validateRequestBody", Some("maybe"))).is_err());
+        assert!(
+            apply(
+                &mut v,
+                &op(Op::Replace, "/validateRequestBody", Some("maybe"))
+            )
+            .is_err()
+        );
 
-        let blank = apply(&mut v, &op(Op::Replace, "/name", None)).unwrap_err().to_string();
+        let blank = apply(&mut v, &op(Op::Replace, "/name", None))
+            .unwrap_err()
+            .to_string();
         assert_eq!(blank, "Request Validator name cannot be blank");
         assert!(apply(&mut v, &op(Op::Replace, "/name", Some(" "))).is_err());
         assert_eq!(
-            apply(&mut v, &op(Op::Add, "/validateRequestBody", Some("true"))).unwrap_err().to_string(),
+            apply(&mut v, &op(Op::Add, "/validateRequestBody", Some("true")))
+                .unwrap_err()
+                .to_string(),
             "Invalid patch path  '/validateRequestBody' specified for op 'add'. Please choose supported operations"
         );
         assert_eq!(
-            apply(&mut v, &op(Op::Replace, "/invalidPath", Some("true"))).unwrap_err().to_string(),
+            apply(&mut v, &op(Op::Replace, "/invalidPath", Some("true")))
+                .unwrap_err()
+                .to_string(),
             "Invalid patch path  '/invalidPath' specified for op 'replace'. \
              Must be one of: [/name, /validateRequestParameters, /validateRequestBody]"
         );
@@ -229,8 +271,15 @@ mod tests {
     #[test]
     fn users_are_found() {
         let mut doc = RestApiDoc::default();
-        let mut root = Resource { id: "r".into(), ..Default::default() };
-        let method = Method { http_method: "GET".into(), request_validator_id: Some("v1".into()), ..Default::default() };
+        let mut root = Resource {
+            id: "r".into(),
+            ..Default::default()
+        };
+        let method = Method {
+            http_method: "GET".into(),
+            request_validator_id: Some("v1".into()),
+            ..Default::default()
+        };
         root.resource_methods.insert("GET".into(), method);
         doc.resources.insert("r".into(), root);
         assert_eq!(first_user(&doc, "v1").as_deref(), Some("//GET"));

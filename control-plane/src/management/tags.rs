@@ -44,13 +44,18 @@ fn parse_arn(arn: &str) -> ApiResult<Target> {
     let [prefix, partition, service, region, account, resource] = parts.as_slice() else {
         return Err(invalid_arn(arn, SHAPE));
     };
-    let region_ok =
-        !region.is_empty() && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let region_ok = !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if *prefix != "arn" || !partition.starts_with("aws") || *service != "apigateway" || !region_ok {
         return Err(invalid_arn(arn, SHAPE));
     }
     if !account.is_empty() {
-        return Err(invalid_arn(arn, "API Gateway ARNs have an empty account field"));
+        return Err(invalid_arn(
+            arn,
+            "API Gateway ARNs have an empty account field",
+        ));
     }
     let Some(path) = resource.strip_prefix('/') else {
         return Err(invalid_arn(arn, SHAPE));
@@ -60,18 +65,31 @@ fn parse_arn(arn: &str) -> ApiResult<Target> {
         return Err(invalid_arn(arn, SHAPE));
     }
     match segments.as_slice() {
-        ["restapis", id] => Ok(Target::RestApi { api_id: (*id).to_owned() }),
-        ["restapis", id, "stages", name] => {
-            Ok(Target::Stage { api_id: (*id).to_owned(), stage_name: (*name).to_owned() })
-        }
-        _ => Err(invalid_arn(arn, "only REST APIs and their stages can be tagged")),
+        ["restapis", id] => Ok(Target::RestApi {
+            api_id: (*id).to_owned(),
+        }),
+        ["restapis", id, "stages", name] => Ok(Target::Stage {
+            api_id: (*id).to_owned(),
+            stage_name: (*name).to_owned(),
+        }),
+        _ => Err(invalid_arn(
+            arn,
+            "only REST APIs and their stages can be tagged",
+        )),
     }
 }
 
 /// A stage read in a transaction, to be changed and saved.
-async fn load_stage(tx: &mut Tx, caller: &Caller, api_id: &str, stage_name: &str) -> ApiResult<(StageRow, Stage)> {
+async fn load_stage(
+    tx: &mut Tx,
+    caller: &Caller,
+    api_id: &str,
+    stage_name: &str,
+) -> ApiResult<(StageRow, Stage)> {
     let api = LoadedApi::load(tx, caller, api_id).await?;
-    let row = stages::get(tx, &caller.account_id, api.id(), stage_name).await?.ok_or_else(invalid_stage)?;
+    let row = stages::get(tx, &caller.account_id, api.id(), stage_name)
+        .await?
+        .ok_or_else(invalid_stage)?;
     let stage = serde_json::from_str(&row.doc).map_err(StoreError::from)?;
     Ok((row, stage))
 }
@@ -84,7 +102,9 @@ async fn modify_tags(
     change: impl FnOnce(&mut Tags) -> ApiResult<()>,
 ) -> ApiResult<()> {
     match target {
-        Target::RestApi { api_id } => modify_api(state, caller, api_id, |doc| change(&mut doc.api.tags)).await,
+        Target::RestApi { api_id } => {
+            modify_api(state, caller, api_id, |doc| change(&mut doc.api.tags)).await
+        }
         Target::Stage { api_id, stage_name } => {
             let mut tx = state.store.begin().await?;
             let (mut row, mut stage) = load_stage(&mut tx, caller, api_id, stage_name).await?;
@@ -103,10 +123,15 @@ async fn fetch(
     Path(arn): Path<String>,
 ) -> ApiResult<Response> {
     let tags = match parse_arn(&arn)? {
-        Target::RestApi { api_id } => read_api(&state, &caller, &api_id, |doc| Ok(doc.api.tags.clone())).await?,
+        Target::RestApi { api_id } => {
+            read_api(&state, &caller, &api_id, |doc| Ok(doc.api.tags.clone())).await?
+        }
         Target::Stage { api_id, stage_name } => {
             let mut tx = state.store.begin().await?;
-            load_stage(&mut tx, &caller, &api_id, &stage_name).await?.1.tags
+            load_stage(&mut tx, &caller, &api_id, &stage_name)
+                .await?
+                .1
+                .tags
         }
     };
     Ok(reply(StatusCode::OK, &serde_json::json!({ "tags": tags })))
@@ -125,7 +150,9 @@ async fn tag(
 ) -> ApiResult<Response> {
     let target = parse_arn(&arn)?;
     let input: TagInput = json(&body)?;
-    let new = input.tags.ok_or_else(|| ApiError::bad_request("Invalid tags: the 'tags' member is required"))?;
+    let new = input
+        .tags
+        .ok_or_else(|| ApiError::bad_request("Invalid tags: the 'tags' member is required"))?;
     check_tags(&new)?;
     modify_tags(&state, &caller, &target, |tags| {
         tags.extend(new);
@@ -143,7 +170,9 @@ fn tag_keys(query: Option<&str>) -> ApiResult<Vec<String>> {
         .map(|(_, v)| v.into_owned())
         .collect();
     if keys.is_empty() {
-        return Err(ApiError::bad_request("Invalid tag keys: the 'tagKeys' query parameter is required"));
+        return Err(ApiError::bad_request(
+            "Invalid tag keys: the 'tagKeys' query parameter is required",
+        ));
     }
     Ok(keys)
 }
@@ -175,11 +204,16 @@ mod tests {
     fn arns_of_apis_and_stages() {
         assert_eq!(
             parse_arn("arn:aws:apigateway:us-east-1::/restapis/abc123").unwrap(),
-            Target::RestApi { api_id: "abc123".into() }
+            Target::RestApi {
+                api_id: "abc123".into()
+            }
         );
         assert_eq!(
             parse_arn("arn:aws:apigateway:eu-west-3::/restapis/abc123/stages/dev").unwrap(),
-            Target::Stage { api_id: "abc123".into(), stage_name: "dev".into() }
+            Target::Stage {
+                api_id: "abc123".into(),
+                stage_name: "dev".into()
+            }
         );
         assert!(parse_arn("arn:aws-cn:apigateway:cn-north-1::/restapis/abc123").is_ok());
     }
@@ -205,7 +239,9 @@ mod tests {
             "arn:gcp:apigateway:us-east-1::/restapis/abc",
         ] {
             match parse_arn(bad) {
-                Err(ApiError::BadRequest(m)) => assert!(m.starts_with("Invalid resource ARN: "), "{m}"),
+                Err(ApiError::BadRequest(m)) => {
+                    assert!(m.starts_with("Invalid resource ARN: "), "{m}")
+                }
                 other => panic!("{bad:?} gave {other:?}"),
             }
         }
@@ -213,7 +249,10 @@ mod tests {
 
     #[test]
     fn tag_keys_repeat() {
-        assert_eq!(tag_keys(Some("tagKeys=a&tagKeys=b%20c&other=x")).unwrap(), ["a", "b c"]);
+        assert_eq!(
+            tag_keys(Some("tagKeys=a&tagKeys=b%20c&other=x")).unwrap(),
+            ["a", "b c"]
+        );
         assert_eq!(tag_keys(Some("tagKeys=a+b")).unwrap(), ["a b"]);
         assert!(tag_keys(None).is_err());
         assert!(tag_keys(Some("other=x")).is_err());
