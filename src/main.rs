@@ -10,7 +10,11 @@ use apigw_control_plane::server::{ControlPlane, shutdown_signal};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "apigw", version, about = "A self-hosted API gateway that speaks the AWS API Gateway model")]
+#[command(
+    name = "apigw",
+    version,
+    about = "A self-hosted API gateway that speaks the AWS API Gateway model"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,7 +60,11 @@ enum Command {
     DataPlane,
     /// Operator administration through the control plane's gRPC admin service.
     Admin {
-        #[arg(long, env = "APIGW_CONTROL_PLANE", default_value = "http://127.0.0.1:8082")]
+        #[arg(
+            long,
+            env = "APIGW_CONTROL_PLANE",
+            default_value = "http://127.0.0.1:8082"
+        )]
         control_plane: String,
         #[arg(long, env = "APIGW_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: String,
@@ -126,7 +134,14 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Standalone { data_dir, host, data_plane_port, management_port, grpc_port, region } => {
+        Command::Standalone {
+            data_dir,
+            host,
+            data_plane_port,
+            management_port,
+            grpc_port,
+            region,
+        } => {
             apigw::standalone::run(apigw::standalone::StandaloneConfig {
                 data_dir,
                 host,
@@ -151,27 +166,47 @@ async fn main() -> anyhow::Result<()> {
                 master_key,
                 management_addr: SocketAddr::new(host, management_port),
                 grpc_addr: SocketAddr::new(host, grpc_port),
-                management: ManagementConfig { default_region: region, ..Default::default() },
+                management: ManagementConfig {
+                    default_region: region,
+                    ..Default::default()
+                },
                 bootstrap_admin_token,
             };
-            ControlPlane::open(config).await?.serve(shutdown_signal()).await?;
+            ControlPlane::open(config)
+                .await?
+                .serve(shutdown_signal())
+                .await?;
             Ok(())
         }
         Command::DataPlane => {
-            anyhow::bail!("the data plane is not part of this build yet (it arrives with the data-plane work)")
+            anyhow::bail!(
+                "the data plane is not part of this build yet (it arrives with the data-plane work)"
+            )
         }
-        Command::Admin { control_plane, admin_token, command } => {
+        Command::Admin {
+            control_plane,
+            admin_token,
+            command,
+        } => {
             let command = match command {
-                AdminCli::Tenant { command: TenantCli::Create { name, account_id } } => {
-                    AdminCommand::CreateTenant { name, account_id }
-                }
-                AdminCli::Tenant { command: TenantCli::List } => AdminCommand::ListTenants,
-                AdminCli::Key { command: KeyCli::Create { tenant } } => AdminCommand::CreateKey { account_id: tenant },
-                AdminCli::Key { command: KeyCli::List { tenant } } => AdminCommand::ListKeys { account_id: tenant },
-                AdminCli::Key { command: KeyCli::Delete { access_key_id } } => {
-                    AdminCommand::DeleteKey { access_key_id }
-                }
-                AdminCli::Nodes { command: NodesCli::List } => AdminCommand::ListNodes,
+                AdminCli::Tenant {
+                    command: TenantCli::Create { name, account_id },
+                } => AdminCommand::CreateTenant { name, account_id },
+                AdminCli::Tenant {
+                    command: TenantCli::List,
+                } => AdminCommand::ListTenants,
+                AdminCli::Key {
+                    command: KeyCli::Create { tenant },
+                } => AdminCommand::CreateKey { account_id: tenant },
+                AdminCli::Key {
+                    command: KeyCli::List { tenant },
+                } => AdminCommand::ListKeys { account_id: tenant },
+                AdminCli::Key {
+                    command: KeyCli::Delete { access_key_id },
+                } => AdminCommand::DeleteKey { access_key_id },
+                AdminCli::Nodes {
+                    command: NodesCli::List,
+                } => AdminCommand::ListNodes,
             };
             let out = operator::run(&control_plane, &admin_token, command)
                 .await

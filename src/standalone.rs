@@ -32,7 +32,10 @@ pub async fn run(config: StandaloneConfig) -> anyhow::Result<()> {
         master_key,
         management_addr: SocketAddr::new(config.host, config.management_port),
         grpc_addr: SocketAddr::new(config.host, config.grpc_port),
-        management: ManagementConfig { default_region: config.region.clone(), ..Default::default() },
+        management: ManagementConfig {
+            default_region: config.region.clone(),
+            ..Default::default()
+        },
         bootstrap_admin_token: Some(admin_token.clone()),
     };
     let control_plane = ControlPlane::open(cp_config).await?;
@@ -40,15 +43,26 @@ pub async fn run(config: StandaloneConfig) -> anyhow::Result<()> {
 
     let host = config.host;
     println!("apigw standalone");
-    println!("  management API (apigateway, apigatewayv2, lambda): http://{host}:{}", config.management_port);
-    println!("  operator gRPC (admin):                             http://{host}:{}", config.grpc_port);
+    println!(
+        "  management API (apigateway, apigatewayv2, lambda): http://{host}:{}",
+        config.management_port
+    );
+    println!(
+        "  operator gRPC (admin):                             http://{host}:{}",
+        config.grpc_port
+    );
     println!(
         "  data plane (port {}): not in this build yet; it arrives with the data-plane work",
         config.data_plane_port
     );
     println!("  data dir: {}", config.data_dir.display());
-    println!("  tenant {DEV_ACCOUNT_ID}: AWS_ACCESS_KEY_ID={DEV_ACCESS_KEY_ID} AWS_SECRET_ACCESS_KEY={DEV_SECRET_ACCESS_KEY}");
-    println!("  admin token: in {}", config.data_dir.join("admin-token").display());
+    println!(
+        "  tenant {DEV_ACCOUNT_ID}: AWS_ACCESS_KEY_ID={DEV_ACCESS_KEY_ID} AWS_SECRET_ACCESS_KEY={DEV_SECRET_ACCESS_KEY}"
+    );
+    println!(
+        "  admin token: in {}",
+        config.data_dir.join("admin-token").display()
+    );
     println!(
         "  try: AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws --region {} --endpoint-url http://{host}:{} apigateway get-rest-apis",
         config.region, config.management_port
@@ -60,11 +74,13 @@ pub async fn run(config: StandaloneConfig) -> anyhow::Result<()> {
 /// Reads a one-line secret file, or creates it (owner-only) with `make()`.
 fn read_or_create(path: &Path, make: impl FnOnce() -> String) -> anyhow::Result<String> {
     if path.exists() {
-        let value = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let value = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         return Ok(value.trim().to_owned());
     }
     let value = make();
-    write_private(path, &format!("{value}\n")).with_context(|| format!("cannot write {}", path.display()))?;
+    write_private(path, &format!("{value}\n"))
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(value)
 }
 
@@ -72,7 +88,11 @@ fn read_or_create(path: &Path, make: impl FnOnce() -> String) -> anyhow::Result<
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(contents.as_bytes())
 }
 

@@ -31,6 +31,9 @@ pub struct ManagementConfig {
 
 impl Default for ManagementConfig {
     fn default() -> Self {
-        Self { default_region: "us-east-1".into(), max_body_bytes: DEFAULT_MAX_BODY_BYTES }
+        Self {
+            default_region: "us-east-1".into(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
     }
 }

@@ -24,7 +24,10 @@ pub enum ServerError {
     #[error("cannot prepare credentials: {0}")]
     Tenancy(#[from] TenancyError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("management server failed: {0}")]
     Management(std::io::Error),
     #[error("gRPC server failed: {0}")]
@@ -48,7 +51,12 @@ impl ControlPlane {
         if let Some(token) = &config.bootstrap_admin_token {
             tenancy.ensure_admin_token(token).await?;
         }
-        Ok(Self { config, store, tenancy, nodes: NodeRegistry::default() })
+        Ok(Self {
+            config,
+            store,
+            tenancy,
+            nodes: NodeRegistry::default(),
+        })
     }
 
     pub fn tenancy(&self) -> &Tenancy {
@@ -56,7 +64,10 @@ impl ControlPlane {
     }
 
     /// Binds both listeners, then serves until `shutdown` completes.
-    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
         let management_listener = bind(self.config.management_addr).await?;
         let grpc_listener = bind(self.config.grpc_addr).await?;
         tracing::info!(
@@ -93,7 +104,9 @@ impl ControlPlane {
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })
 }
 
 /// Completes on Ctrl-C or SIGTERM.

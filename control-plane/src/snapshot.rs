@@ -27,7 +27,10 @@ pub fn compile(
         let path = doc.path_of(&resource.id);
         for (http_method, method) in &resource.resource_methods {
             if method.method_integration.is_none() {
-                return Err(CompileError::MissingIntegration { method: http_method.clone(), path });
+                return Err(CompileError::MissingIntegration {
+                    method: http_method.clone(),
+                    path,
+                });
             }
             routes.push(Route {
                 resource_id: resource.id.clone(),
@@ -62,18 +65,27 @@ pub fn compile(
     })
 }
 
-fn to_json_map<T: serde::Serialize>(map: &BTreeMap<String, T>) -> BTreeMap<String, serde_json::Value> {
-    map.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default())).collect()
+fn to_json_map<T: serde::Serialize>(
+    map: &BTreeMap<String, T>,
+) -> BTreeMap<String, serde_json::Value> {
+    map.iter()
+        .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
+        .collect()
 }
 
 /// AWS's `apiSummary`: path → method → authorization summary.
-pub fn api_summary(snapshot: &DeploymentSnapshot) -> BTreeMap<String, BTreeMap<String, MethodSnapshot>> {
+pub fn api_summary(
+    snapshot: &DeploymentSnapshot,
+) -> BTreeMap<String, BTreeMap<String, MethodSnapshot>> {
     let mut summary: BTreeMap<String, BTreeMap<String, MethodSnapshot>> = BTreeMap::new();
     for route in &snapshot.routes {
         summary.entry(route.path.clone()).or_default().insert(
             route.http_method.clone(),
             MethodSnapshot {
-                authorization_type: route.method["authorizationType"].as_str().unwrap_or("NONE").to_owned(),
+                authorization_type: route.method["authorizationType"]
+                    .as_str()
+                    .unwrap_or("NONE")
+                    .to_owned(),
                 api_key_required: route.method["apiKeyRequired"].as_bool().unwrap_or(false),
             },
         );
@@ -88,10 +100,20 @@ mod tests {
 
     fn doc_with(method: Option<Method>) -> RestApiDoc {
         let mut doc = RestApiDoc {
-            api: RestApi { id: "abc".into(), root_resource_id: "root".into(), ..Default::default() },
+            api: RestApi {
+                id: "abc".into(),
+                root_resource_id: "root".into(),
+                ..Default::default()
+            },
             ..Default::default()
         };
-        doc.resources.insert("root".into(), Resource { id: "root".into(), ..Default::default() });
+        doc.resources.insert(
+            "root".into(),
+            Resource {
+                id: "root".into(),
+                ..Default::default()
+            },
+        );
         let mut pets = Resource {
             id: "pets".into(),
             parent_id: Some("root".into()),
@@ -107,9 +129,19 @@ mod tests {
 
     #[test]
     fn refuses_apis_without_methods_or_integrations() {
-        assert_eq!(compile("1", &doc_with(None), "d", 0), Err(CompileError::NoMethods));
-        let bare = Method { http_method: "GET".into(), authorization_type: "NONE".into(), ..Default::default() };
-        assert!(matches!(compile("1", &doc_with(Some(bare)), "d", 0), Err(CompileError::MissingIntegration { .. })));
+        assert_eq!(
+            compile("1", &doc_with(None), "d", 0),
+            Err(CompileError::NoMethods)
+        );
+        let bare = Method {
+            http_method: "GET".into(),
+            authorization_type: "NONE".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            compile("1", &doc_with(Some(bare)), "d", 0),
+            Err(CompileError::MissingIntegration { .. })
+        ));
     }
 
     #[test]
@@ -118,7 +150,10 @@ mod tests {
             http_method: "GET".into(),
             authorization_type: "NONE".into(),
             api_key_required: true,
-            method_integration: Some(Integration { integration_type: "MOCK".into(), ..Default::default() }),
+            method_integration: Some(Integration {
+                integration_type: "MOCK".into(),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let snap = compile("123456789012", &doc_with(Some(m)), "dep1", 7).unwrap();

@@ -12,18 +12,26 @@ use sqlx::Connection;
 
 async fn sqlite() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&Store::sqlite_url(&dir.path().join("t.db"))).await.unwrap();
+    let store = Store::open(&Store::sqlite_url(&dir.path().join("t.db")))
+        .await
+        .unwrap();
     (store, dir)
 }
 
 async fn postgres() -> Store {
     let admin_url = std::env::var("APIGW_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("apigw_store_{}", apigw_control_plane::tenancy::random_string(12).to_lowercase());
+    let name = format!(
+        "apigw_store_{}",
+        apigw_control_plane::tenancy::random_string(12).to_lowercase()
+    );
     let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
         panic!("PostgreSQL is needed for the repository tests ({admin_url}): {e}. Start it or set APIGW_TEST_POSTGRES_URL.")
     });
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     let (base, _) = admin_url.rsplit_once('/').unwrap();
     Store::open(&format!("{base}/{name}")).await.unwrap()
 }
@@ -47,18 +55,34 @@ macro_rules! both_backends {
 }
 
 fn tenant(id: &str) -> TenantRow {
-    TenantRow { account_id: id.into(), name: format!("t{id}"), created_at: 1 }
+    TenantRow {
+        account_id: id.into(),
+        name: format!("t{id}"),
+        created_at: 1,
+    }
 }
 
 fn api(id: &str, account: &str) -> RestApiRow {
-    RestApiRow { api_id: id.into(), account_id: account.into(), created_at: 10, version: 1, doc: "{}".into() }
+    RestApiRow {
+        api_id: id.into(),
+        account_id: account.into(),
+        created_at: 10,
+        version: 1,
+        doc: "{}".into(),
+    }
 }
 
 async fn seed(store: &Store) {
     let mut tx = store.begin().await.unwrap();
-    tenants::insert_tenant(&mut tx, &tenant("111111111111")).await.unwrap();
-    tenants::insert_tenant(&mut tx, &tenant("222222222222")).await.unwrap();
-    rest_apis::insert(&mut tx, &api("apione", "111111111111")).await.unwrap();
+    tenants::insert_tenant(&mut tx, &tenant("111111111111"))
+        .await
+        .unwrap();
+    tenants::insert_tenant(&mut tx, &tenant("222222222222"))
+        .await
+        .unwrap();
+    rest_apis::insert(&mut tx, &api("apione", "111111111111"))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -145,6 +169,7 @@ both_backends! {
             account_id: "111111111111".into(),
             deployment_id: "d1".into(),
             created_at: 12,
+            version: 1,
             doc: "{}".into(),
         };
         stages::insert(&mut tx, &stage).await.unwrap();
@@ -153,6 +178,11 @@ both_backends! {
         assert_eq!(stages::list(&mut tx, "111111111111", "apione", None).await.unwrap().len(), 1);
         // Rollback: point the stage at the other deployment.
         stages::update(&mut tx, &StageRow { deployment_id: "d2".into(), ..stage.clone() }).await.unwrap();
+        // A second writer that also read version 1 loses.
+        assert!(matches!(
+            stages::update(&mut tx, &StageRow { deployment_id: "d1".into(), ..stage.clone() }).await,
+            Err(StoreError::ConcurrentModification)
+        ));
         assert_eq!(stages::get(&mut tx, "111111111111", "apione", "prod").await.unwrap().unwrap().deployment_id, "d2");
         assert!(stages::get(&mut tx, "222222222222", "apione", "prod").await.unwrap().is_none());
         assert!(deployments::get(&mut tx, "222222222222", "apione", "d1").await.unwrap().is_none());
@@ -173,6 +203,7 @@ both_backends! {
             account_id: "111111111111".into(),
             deployment_id: "missing".into(),
             created_at: 12,
+            version: 1,
             doc: "{}".into(),
         };
         assert!(stages::insert(&mut tx, &orphan).await.is_err());
@@ -188,5 +219,10 @@ async fn reopening_keeps_data_and_skips_applied_migrations() {
     store.close().await;
     let store = Store::open(&url).await.unwrap();
     let mut tx = store.begin().await.unwrap();
-    assert!(rest_apis::get(&mut tx, "111111111111", "apione").await.unwrap().is_some());
+    assert!(
+        rest_apis::get(&mut tx, "111111111111", "apione")
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

@@ -52,6 +52,7 @@ CREATE TABLE stages (
     account_id     TEXT NOT NULL,
     deployment_id  TEXT NOT NULL,
     created_at     INTEGER NOT NULL,
+    version        INTEGER NOT NULL,
     doc            TEXT NOT NULL,
     PRIMARY KEY (api_id, stage_name),
     FOREIGN KEY (api_id, deployment_id) REFERENCES deployments (api_id, deployment_id)

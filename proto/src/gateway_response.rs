@@ -92,8 +92,12 @@ impl ResponseType {
     pub fn default_status(self) -> Option<u16> {
         use ResponseType::*;
         Some(match self {
-            AccessDenied | ExpiredToken | InvalidApiKey | InvalidSignature
-            | MissingAuthenticationToken | WafFiltered => 403,
+            AccessDenied
+            | ExpiredToken
+            | InvalidApiKey
+            | InvalidSignature
+            | MissingAuthenticationToken
+            | WafFiltered => 403,
             ApiConfigurationError | AuthorizerConfigurationError | AuthorizerFailure => 500,
             BadRequestParameters | BadRequestBody => 400,
             IntegrationFailure | IntegrationTimeout => 504,
@@ -126,7 +130,10 @@ mod tests {
     #[test]
     fn fallbacks_have_no_status() {
         assert_eq!(ResponseType::Default4xx.default_status(), None);
-        assert_eq!(ResponseType::MissingAuthenticationToken.default_status(), Some(403));
+        assert_eq!(
+            ResponseType::MissingAuthenticationToken.default_status(),
+            Some(403)
+        );
         assert_eq!(ResponseType::Throttled.default_status(), Some(429));
     }
 }

@@ -100,7 +100,7 @@ pub fn canonical_uri(path: &str, settings: &Settings) -> String {
         path.to_owned()
     };
     match settings.uri_encoding {
-        UriEncoding::Double => path,
+        UriEncoding::Double => utf8_percent_encode(&path, STRICT_PATH).to_string(),
         UriEncoding::Single => path
             .split('/')
             .map(|segment| encode_bytes(&percent_decode(segment.as_bytes()).collect::<Vec<_>>()))

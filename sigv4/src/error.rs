@@ -34,7 +34,8 @@ pub enum SigV4Error {
 
     /// The signature (of the request, or of one aws-chunked chunk) is not the one
     /// we computed. Carries what we signed, as AWS reports it, so that clients can
-    /// find their canonicalisation bug.
+    /// find their canonicalisation bug. For a chunk, `canonical_request` is empty
+    /// and `string_to_sign` is the chunk's.
     #[error(
         "The request signature we calculated does not match the signature you provided. \
          Check your AWS Secret Access Key and signing method. Consult the service \

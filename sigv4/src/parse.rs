@@ -81,7 +81,6 @@ pub fn parse(parts: &Parts) -> Result<SignedRequest, SigV4Error> {
     let query = parts.uri.query().unwrap_or("");
     let presigned = query_pairs(query).any(|(name, _)| name == b"X-Amz-Algorithm");
 
-    let payload = payload_kind(parts)?;
     match (auth_header, presigned) {
         (None, false) => Err(SigV4Error::MissingAuthentication),
         (Some(_), true) => Err(incomplete(
@@ -91,9 +90,13 @@ pub fn parse(parts: &Parts) -> Result<SignedRequest, SigV4Error> {
         (Some(value), false) => {
             let value = std::str::from_utf8(value.as_bytes())
                 .map_err(|_| incomplete("The Authorization header is not valid UTF-8."))?;
-            parse_header_form(parts, value, payload.unwrap_or(PayloadKind::Computed))
+            let payload = payload_kind(parts)?.unwrap_or(PayloadKind::Computed);
+            parse_header_form(parts, value, payload)
         }
-        (None, true) => parse_query_form(query, payload.unwrap_or(PayloadKind::Unsigned)),
+        (None, true) => {
+            let payload = payload_kind(parts)?.unwrap_or(PayloadKind::Unsigned);
+            parse_query_form(query, payload)
+        }
     }
 }
 

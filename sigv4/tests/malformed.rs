@@ -69,6 +69,11 @@ fn no_authentication() {
         parse(&head(None, &[], "/?X-Amz-Signature=abc&Action=x")),
         Err(SigV4Error::MissingAuthentication)
     );
+    // Other x-amz headers do not matter when there is no signature at all.
+    assert_eq!(
+        parse(&head(None, &[("x-amz-content-sha256", "bogus")], "/")),
+        Err(SigV4Error::MissingAuthentication)
+    );
     assert_eq!(
         SigV4Error::MissingAuthentication.to_string(),
         "Missing Authentication Token"

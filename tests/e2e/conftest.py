@@ -91,6 +91,7 @@ def _server_env() -> dict:
         if not k.startswith("APIGW_") and k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("AWS_")
     }
     env.setdefault("RUST_BACKTRACE", "1")
+    env["NO_COLOR"] = "1"  # plain captured logs
     return env
 
 

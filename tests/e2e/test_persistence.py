@@ -62,6 +62,7 @@ def test_everything_survives_a_restart(server_factory, backend):
 
     rc = l.proc.stop()
     assert rc is not None, f"apigw did not exit within the stop timeout after SIGTERM\n{l.proc.logs()}"
+    assert rc == 0, f"apigw exited {rc} on SIGTERM (expected a clean shutdown)\n{l.proc.logs()}"
     assert not l.proc.alive()
 
     l.proc.start()

@@ -2,11 +2,11 @@
 //! (bounded), finds the access key's tenant, verifies the signature and hands
 //! the handlers a [`Caller`] and the verified payload.
 
+use apigw_sigv4::SigV4Error;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use apigw_sigv4::SigV4Error;
 
 use super::AppState;
 use crate::error::ApiError;
@@ -31,7 +31,9 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
 
 async fn verify(state: &AppState, request: Request) -> Result<Request, ApiError> {
     let (mut parts, body) = request.into_parts();
-    let body = to_bytes(body, state.config.max_body_bytes).await.map_err(|_| ApiError::PayloadTooLarge)?;
+    let body = to_bytes(body, state.config.max_body_bytes)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge)?;
     let signed = apigw_sigv4::parse(&parts).map_err(signature_error)?;
     if !SERVICES.contains(&signed.service.as_str()) {
         return Err(ApiError::InvalidSignature(format!(
@@ -59,7 +61,7 @@ async fn verify(state: &AppState, request: Request) -> Result<Request, ApiError>
         access_key_id: signed.access_key_id.clone(),
         region: signed.region.clone(),
     });
-    Ok(Request::from_parts(parts, Body::from(bytes::Bytes::from(payload))))
+    Ok(Request::from_parts(parts, Body::from(payload)))
 }
 
 fn signature_error(e: SigV4Error) -> ApiError {

@@ -63,8 +63,12 @@ async fn create(
     let created = now_epoch();
     let compiled = snapshot::compile(&caller.account_id, &api.doc, &id, created)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let deployment =
-        Deployment { id: id.clone(), description: input.description, created_date: created, api_summary: None };
+    let deployment = Deployment {
+        id: id.clone(),
+        description: input.description,
+        created_date: created,
+        api_summary: None,
+    };
     let row = DeploymentRow {
         api_id: api.id().to_owned(),
         deployment_id: id.clone(),
@@ -97,9 +101,16 @@ struct EmbedQuery {
     embed: Option<String>,
 }
 
-async fn load(tx: &mut Tx, caller: &Caller, api_id: &str, deployment_id: &str) -> ApiResult<DeploymentRow> {
+async fn load(
+    tx: &mut Tx,
+    caller: &Caller,
+    api_id: &str,
+    deployment_id: &str,
+) -> ApiResult<DeploymentRow> {
     let api = LoadedApi::load(tx, caller, api_id).await?;
-    deployments::get(tx, &caller.account_id, api.id(), deployment_id).await?.ok_or_else(invalid_deployment)
+    deployments::get(tx, &caller.account_id, api.id(), deployment_id)
+        .await?
+        .ok_or_else(invalid_deployment)
 }
 
 fn view(row: &DeploymentRow, with_summary: bool) -> ApiResult<Deployment> {
@@ -119,7 +130,10 @@ async fn fetch(
 ) -> ApiResult<Response> {
     let mut tx = state.store.begin().await?;
     let row = load(&mut tx, &caller, &api_id, &deployment_id).await?;
-    let with_summary = query.embed.as_deref().is_some_and(|e| e.split(',').any(|p| p.trim() == "apisummary"));
+    let with_summary = query
+        .embed
+        .as_deref()
+        .is_some_and(|e| e.split(',').any(|p| p.trim() == "apisummary"));
     Ok(reply(StatusCode::OK, &view(&row, with_summary)?))
 }
 
@@ -132,7 +146,10 @@ async fn list(
     let mut tx = state.store.begin().await?;
     let api = LoadedApi::load(&mut tx, &caller, &api_id).await?;
     let rows = deployments::list(&mut tx, &caller.account_id, api.id()).await?;
-    let all = rows.iter().map(|r| view(r, false)).collect::<ApiResult<Vec<_>>>()?;
+    let all = rows
+        .iter()
+        .map(|r| view(r, false))
+        .collect::<ApiResult<Vec<_>>>()?;
     let (items, position) = page(all, |d| d.id.as_str(), &paging)?;
     Ok(reply(StatusCode::OK, &list_body(&items, position)))
 }
@@ -154,7 +171,14 @@ async fn update(
         }
     }
     let doc = serde_json::to_string(&deployment).map_err(StoreError::from)?;
-    deployments::update_doc(&mut tx, &caller.account_id, &row.api_id, &row.deployment_id, &doc).await?;
+    deployments::update_doc(
+        &mut tx,
+        &caller.account_id,
+        &row.api_id,
+        &row.deployment_id,
+        &doc,
+    )
+    .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(reply(StatusCode::OK, &deployment))
 }
@@ -166,9 +190,17 @@ async fn delete(
 ) -> ApiResult<Response> {
     let mut tx = state.store.begin().await?;
     let row = load(&mut tx, &caller, &api_id, &deployment_id).await?;
-    let users = crate::store::stages::list(&mut tx, &caller.account_id, &row.api_id, Some(&row.deployment_id)).await?;
+    let users = crate::store::stages::list(
+        &mut tx,
+        &caller.account_id,
+        &row.api_id,
+        Some(&row.deployment_id),
+    )
+    .await?;
     if !users.is_empty() {
-        return Err(ApiError::bad_request("Active stages pointing to this deployment must be moved or deleted"));
+        return Err(ApiError::bad_request(
+            "Active stages pointing to this deployment must be moved or deleted",
+        ));
     }
     deployments::delete(&mut tx, &caller.account_id, &row.api_id, &row.deployment_id).await?;
     tx.commit().await.map_err(StoreError::from)?;

@@ -9,7 +9,11 @@ use crate::error::{ApiError, ApiResult};
 /// Parses a JSON body; an empty body reads as `{}` (AWS SDKs omit it).
 /// Members AWS does not define are ignored, as AWS does.
 pub fn json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { body };
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -34,7 +38,7 @@ pub enum Op {
 }
 
 impl Op {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Op::Add => "add",
             Op::Remove => "remove",
@@ -67,12 +71,14 @@ pub struct PatchRequest {
 impl PatchOp {
     /// The path's segments with `~1` and `~0` unescaped; `"/a/b~1c"` → `["a", "b/c"]`.
     pub fn segments(&self) -> Vec<String> {
-        self.path
-            .strip_prefix('/')
-            .unwrap_or(&self.path)
-            .split('/')
+        self.raw_segments()
             .map(|s| s.replace("~1", "/").replace("~0", "~"))
             .collect()
+    }
+
+    /// The path's segments as written (AWS keys stage method settings by them).
+    pub fn raw_segments(&self) -> impl Iterator<Item = &str> {
+        self.path.strip_prefix('/').unwrap_or(&self.path).split('/')
     }
 
     /// The error AWS gives for a path the resource does not have.
@@ -82,6 +88,15 @@ impl PatchOp {
             self.path,
             self.op.as_str(),
             allowed.join(", ")
+        ))
+    }
+
+    /// The error AWS gives for an op a resource's paths never take.
+    pub fn unsupported_op(&self) -> ApiError {
+        ApiError::BadRequest(format!(
+            "Invalid patch path  '{}' specified for op '{}'. Please choose supported operations",
+            self.path,
+            self.op.as_str()
         ))
     }
 
@@ -95,7 +110,10 @@ impl PatchOp {
 
     pub fn value(&self) -> ApiResult<&str> {
         self.value.as_deref().ok_or_else(|| {
-            ApiError::BadRequest(format!("Invalid null or empty value for patch path '{}'", self.path))
+            ApiError::BadRequest(format!(
+                "Invalid null or empty value for patch path '{}'",
+                self.path
+            ))
         })
     }
 
@@ -130,7 +148,10 @@ impl PatchOp {
     pub fn int_value(&self) -> ApiResult<i64> {
         let v = self.replacement()?;
         v.parse().map_err(|_| {
-            ApiError::BadRequest(format!("Invalid integer value '{v}' for patch path '{}'", self.path))
+            ApiError::BadRequest(format!(
+                "Invalid integer value '{v}' for patch path '{}'",
+                self.path
+            ))
         })
     }
 
@@ -139,7 +160,12 @@ impl PatchOp {
         v.parse::<f64>()
             .ok()
             .filter(|f| f.is_finite())
-            .ok_or_else(|| ApiError::BadRequest(format!("Invalid number value '{v}' for patch path '{}'", self.path)))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "Invalid number value '{v}' for patch path '{}'",
+                    self.path
+                ))
+            })
     }
 }
 
@@ -174,7 +200,11 @@ pub struct Paging {
 
 /// One page of `items` (already in a stable order). `position` is the id of
 /// the first item of the page, as returned in the previous page.
-pub fn page<T>(items: Vec<T>, id_of: impl Fn(&T) -> &str, paging: &Paging) -> ApiResult<(Vec<T>, Option<String>)> {
+pub fn page<T>(
+    items: Vec<T>,
+    id_of: impl Fn(&T) -> &str,
+    paging: &Paging,
+) -> ApiResult<(Vec<T>, Option<String>)> {
     let limit = match paging.limit.as_deref() {
         None | Some("") => 25,
         Some(l) => match l.parse::<usize>() {
@@ -194,7 +224,11 @@ pub fn page<T>(items: Vec<T>, id_of: impl Fn(&T) -> &str, paging: &Paging) -> Ap
             .ok_or_else(|| ApiError::BadRequest("Invalid position parameter".to_owned()))?,
     };
     let mut rest: Vec<T> = items.into_iter().skip(start).collect();
-    let next = if rest.len() > limit { Some(id_of(&rest[limit]).to_owned()) } else { None };
+    let next = if rest.len() > limit {
+        Some(id_of(&rest[limit]).to_owned())
+    } else {
+        None
+    };
     rest.truncate(limit);
     Ok((rest, next))
 }
@@ -226,12 +260,20 @@ mod tests {
     use super::*;
 
     fn op(op: Op, path: &str, value: Option<&str>) -> PatchOp {
-        PatchOp { op, path: path.into(), value: value.map(Into::into), from: None }
+        PatchOp {
+            op,
+            path: path.into(),
+            value: value.map(Into::into),
+            from: None,
+        }
     }
 
     #[test]
     fn segments_unescape_slashes() {
-        assert_eq!(op(Op::Add, "/binaryMediaTypes/image~1png", None).segments(), ["binaryMediaTypes", "image/png"]);
+        assert_eq!(
+            op(Op::Add, "/binaryMediaTypes/image~1png", None).segments(),
+            ["binaryMediaTypes", "image/png"]
+        );
         assert_eq!(op(Op::Add, "/a~0b", None).segments(), ["a~b"]);
     }
 
@@ -257,7 +299,10 @@ mod tests {
     fn paging_walks_every_item_once() {
         let items: Vec<String> = (0..7).map(|i| format!("id{i}")).collect();
         let mut seen = Vec::new();
-        let mut paging = Paging { position: None, limit: Some("3".into()) };
+        let mut paging = Paging {
+            position: None,
+            limit: Some("3".into()),
+        };
         loop {
             let (page, next) = page(items.clone(), |s| s.as_str(), &paging).unwrap();
             seen.extend(page);
@@ -267,8 +312,28 @@ mod tests {
             }
         }
         assert_eq!(seen, items);
-        assert!(page(items.clone(), |s| s.as_str(), &Paging { position: None, limit: Some("0".into()) }).is_err());
-        assert!(page(items, |s| s.as_str(), &Paging { position: Some("nope".into()), limit: None }).is_err());
+        assert!(
+            page(
+                items.clone(),
+                |s| s.as_str(),
+                &Paging {
+                    position: None,
+                    limit: Some("0".into())
+                }
+            )
+            .is_err()
+        );
+        assert!(
+            page(
+                items,
+                |s| s.as_str(),
+                &Paging {
+                    position: Some("nope".into()),
+                    limit: None
+                }
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -280,7 +345,10 @@ mod tests {
         }
         let e = json::<T>(br#"{"n": "abc"}"#).unwrap_err().to_string();
         assert!(e.contains("'n'"), "{e}");
-        assert!(matches!(json::<T>(b"{not json"), Err(ApiError::Serialization(_))));
+        assert!(matches!(
+            json::<T>(b"{not json"),
+            Err(ApiError::Serialization(_))
+        ));
         assert!(json::<serde_json::Value>(b"").is_ok());
     }
 }

@@ -42,8 +42,15 @@ fn invalid_integration() -> ApiError {
     ApiError::not_found("Invalid Integration identifier specified")
 }
 
-fn integration_mut<'a>(doc: &'a mut RestApiDoc, resource_id: &str, http: &str) -> ApiResult<&'a mut Integration> {
-    method_mut(doc, resource_id, http)?.method_integration.as_mut().ok_or_else(invalid_integration)
+fn integration_mut<'a>(
+    doc: &'a mut RestApiDoc,
+    resource_id: &str,
+    http: &str,
+) -> ApiResult<&'a mut Integration> {
+    method_mut(doc, resource_id, http)?
+        .method_integration
+        .as_mut()
+        .ok_or_else(invalid_integration)
 }
 
 fn check_timeout(ms: i64) -> ApiResult<()> {
@@ -68,7 +75,9 @@ fn check_uri(integration_type: &str, uri: Option<&str>) -> ApiResult<()> {
             let without_vars = stage_variables_replaced(uri);
             match url::Url::parse(&without_vars) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-                _ => Err(ApiError::bad_request(format!("Invalid HTTP endpoint specified for URI: '{uri}'"))),
+                _ => Err(ApiError::bad_request(format!(
+                    "Invalid HTTP endpoint specified for URI: '{uri}'"
+                ))),
             }
         }
         _ => {
@@ -114,25 +123,39 @@ fn check_request_mapping(key: &str, value: &str) -> ApiResult<()> {
         .strip_prefix("integration.request.")
         .and_then(|rest| rest.split_once('.'))
         .is_some_and(|(loc, name)| INTEGRATION_LOCATIONS.contains(&loc) && !name.is_empty());
-    let value_ok = ["method.request.", "stageVariables.", "context."].iter().any(|p| value.starts_with(p))
-        || (value.len() >= 2 && value.starts_with('\'') && value.ends_with('\''));
-    if key_ok && value_ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!("Invalid mapping expression specified: {key} = {value}")))
-    }
-}
-
-fn check_response_mapping(key: &str, value: &str) -> ApiResult<()> {
-    let key_ok = key.strip_prefix("method.response.header.").is_some_and(|n| !n.is_empty());
-    let value_ok = ["integration.response.header.", "integration.response.multivalueheader.", "integration.response.body", "stageVariables.", "context."]
+    let value_ok = ["method.request.", "stageVariables.", "context."]
         .iter()
         .any(|p| value.starts_with(p))
         || (value.len() >= 2 && value.starts_with('\'') && value.ends_with('\''));
     if key_ok && value_ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request(format!("Invalid mapping expression specified: {key} = {value}")))
+        Err(ApiError::bad_request(format!(
+            "Invalid mapping expression specified: {key} = {value}"
+        )))
+    }
+}
+
+fn check_response_mapping(key: &str, value: &str) -> ApiResult<()> {
+    let key_ok = key
+        .strip_prefix("method.response.header.")
+        .is_some_and(|n| !n.is_empty());
+    let value_ok = [
+        "integration.response.header.",
+        "integration.response.multivalueheader.",
+        "integration.response.body",
+        "stageVariables.",
+        "context.",
+    ]
+    .iter()
+    .any(|p| value.starts_with(p))
+        || (value.len() >= 2 && value.starts_with('\'') && value.ends_with('\''));
+    if key_ok && value_ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "Invalid mapping expression specified: {key} = {value}"
+        )))
     }
 }
 
@@ -173,28 +196,47 @@ async fn put(
     body: Bytes,
 ) -> ApiResult<Response> {
     let input: PutInput = json(&body)?;
-    let integration_type =
-        input.integration_type.ok_or_else(|| ApiError::bad_request("The 'type' member is required"))?;
+    let integration_type = input
+        .integration_type
+        .ok_or_else(|| ApiError::bad_request("The 'type' member is required"))?;
     one_of(&integration_type, "putIntegrationInput.type", &TYPES)?;
     let integration_http_method = match input.http_method.filter(|m| !m.is_empty()) {
         Some(m) => Some(http_method(&m).map_err(|_| {
             ApiError::bad_request(format!("Invalid integration HTTP method specified: '{m}'"))
         })?),
         None if integration_type == "MOCK" => None,
-        None => return Err(ApiError::bad_request("Enumeration value for HttpMethod must be non-empty")),
+        None => {
+            return Err(ApiError::bad_request(
+                "Enumeration value for HttpMethod must be non-empty",
+            ));
+        }
     };
     check_uri(&integration_type, input.uri.as_deref())?;
     let timeout = input.timeout_in_millis.unwrap_or(MAX_TIMEOUT_MS);
     check_timeout(timeout)?;
-    let passthrough = input.passthrough_behavior.unwrap_or_else(|| "WHEN_NO_MATCH".into());
-    one_of(&passthrough, "putIntegrationInput.passthroughBehavior", &PASSTHROUGH)?;
+    let passthrough = input
+        .passthrough_behavior
+        .unwrap_or_else(|| "WHEN_NO_MATCH".into());
+    one_of(
+        &passthrough,
+        "putIntegrationInput.passthroughBehavior",
+        &PASSTHROUGH,
+    )?;
     if let Some(c) = &input.content_handling {
         one_of(c, "putIntegrationInput.contentHandling", &CONTENT_HANDLING)?;
     }
     let connection_type = input.connection_type.unwrap_or_else(|| "INTERNET".into());
-    one_of(&connection_type, "putIntegrationInput.connectionType", &CONNECTION_TYPES)?;
+    one_of(
+        &connection_type,
+        "putIntegrationInput.connectionType",
+        &CONNECTION_TYPES,
+    )?;
     if let Some(m) = &input.response_transfer_mode {
-        one_of(m, "putIntegrationInput.responseTransferMode", &TRANSFER_MODES)?;
+        one_of(
+            m,
+            "putIntegrationInput.responseTransferMode",
+            &TRANSFER_MODES,
+        )?;
     }
     for (k, v) in &input.request_parameters {
         check_request_mapping(k, v)?;
@@ -232,7 +274,10 @@ async fn fetch(
     Path((api_id, resource_id, http)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
     let integration = read_api(&state, &caller, &api_id, |doc| {
-        method(doc, &resource_id, &http)?.method_integration.clone().ok_or_else(invalid_integration)
+        method(doc, &resource_id, &http)?
+            .method_integration
+            .clone()
+            .ok_or_else(invalid_integration)
     })
     .await?;
     Ok(reply(StatusCode::OK, &integration))
@@ -275,7 +320,12 @@ async fn update(
 
 fn apply(integration: &mut Integration, op: &PatchOp) -> ApiResult<()> {
     let segments = op.segments();
-    match segments.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match segments
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["uri"] => integration.uri = Some(op.replacement()?.to_owned()),
         ["httpMethod"] => integration.http_method = Some(http_method(op.replacement()?)?),
         ["credentials"] => integration.credentials = op.set_or_remove()?.map(str::to_owned),
@@ -286,33 +336,51 @@ fn apply(integration: &mut Integration, op: &PatchOp) -> ApiResult<()> {
         }
         ["passthroughBehavior"] => {
             let v = op.replacement()?;
-            one_of(v, "updateIntegrationInput.passthroughBehavior", &PASSTHROUGH)?;
+            one_of(
+                v,
+                "updateIntegrationInput.passthroughBehavior",
+                &PASSTHROUGH,
+            )?;
             integration.passthrough_behavior = v.to_owned();
         }
         ["contentHandling"] => {
             let v = op.set_or_remove()?.filter(|v| !v.is_empty());
             if let Some(v) = v {
-                one_of(v, "updateIntegrationInput.contentHandling", &CONTENT_HANDLING)?;
+                one_of(
+                    v,
+                    "updateIntegrationInput.contentHandling",
+                    &CONTENT_HANDLING,
+                )?;
             }
             integration.content_handling = v.map(str::to_owned);
         }
         ["connectionType"] => {
             let v = op.replacement()?;
-            one_of(v, "updateIntegrationInput.connectionType", &CONNECTION_TYPES)?;
+            one_of(
+                v,
+                "updateIntegrationInput.connectionType",
+                &CONNECTION_TYPES,
+            )?;
             integration.connection_type = v.to_owned();
         }
         ["connectionId"] => integration.connection_id = op.set_or_remove()?.map(str::to_owned),
         ["cacheNamespace"] => integration.cache_namespace = op.replacement()?.to_owned(),
         ["tlsConfig", "insecureSkipVerification"] => {
-            integration.tls_config = Some(TlsConfig { insecure_skip_verification: op.bool_value()? })
+            integration.tls_config = Some(TlsConfig {
+                insecure_skip_verification: op.bool_value()?,
+            })
         }
         ["requestTemplates", content_type] => {
-            patch_map(&mut integration.request_templates, content_type, op, |v| Ok(v.to_owned()))?
+            patch_map(&mut integration.request_templates, content_type, op, |v| {
+                Ok(v.to_owned())
+            })?
         }
-        ["requestParameters", key] => patch_map(&mut integration.request_parameters, key, op, |v| {
-            check_request_mapping(key, v)?;
-            Ok(v.to_owned())
-        })?,
+        ["requestParameters", key] => {
+            patch_map(&mut integration.request_parameters, key, op, |v| {
+                check_request_mapping(key, v)?;
+                Ok(v.to_owned())
+            })?
+        }
         ["cacheKeyParameters", name] => match op.op {
             Op::Add => {
                 if !integration.cache_key_parameters.iter().any(|p| p == name) {
@@ -334,7 +402,10 @@ async fn delete(
 ) -> ApiResult<Response> {
     modify_api(&state, &caller, &api_id, |doc| {
         let method = method_mut(doc, &resource_id, &http)?;
-        method.method_integration.take().ok_or_else(invalid_integration)?;
+        method
+            .method_integration
+            .take()
+            .ok_or_else(invalid_integration)?;
         Ok(())
     })
     .await?;
@@ -364,7 +435,11 @@ async fn put_response(
         check_selection_pattern(p)?;
     }
     if let Some(c) = &input.content_handling {
-        one_of(c, "putIntegrationResponseInput.contentHandling", &CONTENT_HANDLING)?;
+        one_of(
+            c,
+            "putIntegrationResponseInput.contentHandling",
+            &CONTENT_HANDLING,
+        )?;
     }
     for (k, v) in &input.response_parameters {
         check_response_mapping(k, v)?;
@@ -375,7 +450,10 @@ async fn put_response(
         if !method.method_responses.contains_key(&status) {
             return Err(invalid_response());
         }
-        let integration = method.method_integration.as_mut().ok_or_else(invalid_integration)?;
+        let integration = method
+            .method_integration
+            .as_mut()
+            .ok_or_else(invalid_integration)?;
         let response = IntegrationResponse {
             status_code: status.clone(),
             selection_pattern: input.selection_pattern,
@@ -383,7 +461,9 @@ async fn put_response(
             response_templates: input.response_templates,
             content_handling: input.content_handling,
         };
-        integration.integration_responses.insert(status, response.clone());
+        integration
+            .integration_responses
+            .insert(status, response.clone());
         Ok(response)
     })
     .await?;
@@ -396,8 +476,15 @@ async fn fetch_response(
     Path((api_id, resource_id, http, status)): Path<(String, String, String, String)>,
 ) -> ApiResult<Response> {
     let response = read_api(&state, &caller, &api_id, |doc| {
-        let integration = method(doc, &resource_id, &http)?.method_integration.as_ref().ok_or_else(invalid_integration)?;
-        integration.integration_responses.get(&status).cloned().ok_or_else(invalid_response)
+        let integration = method(doc, &resource_id, &http)?
+            .method_integration
+            .as_ref()
+            .ok_or_else(invalid_integration)?;
+        integration
+            .integration_responses
+            .get(&status)
+            .cloned()
+            .ok_or_else(invalid_response)
     })
     .await?;
     Ok(reply(StatusCode::OK, &response))
@@ -412,10 +499,18 @@ async fn update_response(
     let patch: PatchRequest = json(&body)?;
     let response = modify_api(&state, &caller, &api_id, |doc| {
         let integration = integration_mut(doc, &resource_id, &http)?;
-        let response = integration.integration_responses.get_mut(&status).ok_or_else(invalid_response)?;
+        let response = integration
+            .integration_responses
+            .get_mut(&status)
+            .ok_or_else(invalid_response)?;
         for op in &patch.patch_operations {
             let segments = op.segments();
-            match segments.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            match segments
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .as_slice()
+            {
                 ["selectionPattern"] => {
                     let p = op.set_or_remove()?;
                     if let Some(p) = p {
@@ -426,17 +521,25 @@ async fn update_response(
                 ["contentHandling"] => {
                     let v = op.set_or_remove()?.filter(|v| !v.is_empty());
                     if let Some(v) = v {
-                        one_of(v, "updateIntegrationResponseInput.contentHandling", &CONTENT_HANDLING)?;
+                        one_of(
+                            v,
+                            "updateIntegrationResponseInput.contentHandling",
+                            &CONTENT_HANDLING,
+                        )?;
                     }
                     response.content_handling = v.map(str::to_owned);
                 }
                 ["responseTemplates", content_type] => {
-                    patch_map(&mut response.response_templates, content_type, op, |v| Ok(v.to_owned()))?
+                    patch_map(&mut response.response_templates, content_type, op, |v| {
+                        Ok(v.to_owned())
+                    })?
                 }
-                ["responseParameters", key] => patch_map(&mut response.response_parameters, key, op, |v| {
-                    check_response_mapping(key, v)?;
-                    Ok(v.to_owned())
-                })?,
+                ["responseParameters", key] => {
+                    patch_map(&mut response.response_parameters, key, op, |v| {
+                        check_response_mapping(key, v)?;
+                        Ok(v.to_owned())
+                    })?
+                }
                 _ => {
                     return Err(op.invalid_path(&[
                         "/selectionPattern",
@@ -460,7 +563,10 @@ async fn delete_response(
 ) -> ApiResult<Response> {
     modify_api(&state, &caller, &api_id, |doc| {
         let integration = integration_mut(doc, &resource_id, &http)?;
-        integration.integration_responses.remove(&status).ok_or_else(invalid_response)?;
+        integration
+            .integration_responses
+            .remove(&status)
+            .ok_or_else(invalid_response)?;
         Ok(())
     })
     .await?;
@@ -479,7 +585,13 @@ mod tests {
         assert!(check_uri("HTTP", None).is_err());
         assert!(check_uri("HTTP", Some("not a url")).is_err());
         assert!(check_uri("HTTP", Some("ftp://example.com")).is_err());
-        assert!(check_uri("AWS_PROXY", Some("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/f/invocations")).is_ok());
+        assert!(
+            check_uri(
+                "AWS_PROXY",
+                Some("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/f/invocations")
+            )
+            .is_ok()
+        );
         assert!(check_uri("AWS", Some("http://example.com")).is_err());
     }
 
@@ -493,11 +605,17 @@ mod tests {
 
     #[test]
     fn mapping_expressions() {
-        assert!(check_request_mapping("integration.request.header.x", "method.request.header.y").is_ok());
+        assert!(
+            check_request_mapping("integration.request.header.x", "method.request.header.y")
+                .is_ok()
+        );
         assert!(check_request_mapping("integration.request.querystring.q", "'static'").is_ok());
         assert!(check_request_mapping("integration.request.body.q", "'static'").is_err());
         assert!(check_request_mapping("integration.request.header.x", "whatever").is_err());
-        assert!(check_response_mapping("method.response.header.x", "integration.response.body.a").is_ok());
+        assert!(
+            check_response_mapping("method.response.header.x", "integration.response.body.a")
+                .is_ok()
+        );
         assert!(check_response_mapping("method.response.header.x", "nope").is_err());
     }
 }

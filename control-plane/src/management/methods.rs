@@ -30,7 +30,9 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-pub const HTTP_METHODS: [&str; 8] = ["GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "HEAD", "ANY"];
+pub const HTTP_METHODS: [&str; 8] = [
+    "GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "HEAD", "ANY",
+];
 const AUTHORIZATION_TYPES: [&str; 4] = ["NONE", "AWS_IAM", "CUSTOM", "COGNITO_USER_POOLS"];
 
 /// Validates and normalises an HTTP method from the path.
@@ -54,30 +56,62 @@ pub(crate) fn invalid_response() -> ApiError {
 }
 
 /// Finds a method for reading.
-pub(crate) fn method<'a>(doc: &'a RestApiDoc, resource_id: &str, http: &str) -> ApiResult<&'a Method> {
+pub(crate) fn method<'a>(
+    doc: &'a RestApiDoc,
+    resource_id: &str,
+    http: &str,
+) -> ApiResult<&'a Method> {
     let http = http_method(http)?;
-    let resource = doc.resources.get(resource_id).ok_or_else(invalid_resource)?;
-    resource.resource_methods.get(&http).ok_or_else(invalid_method)
+    let resource = doc
+        .resources
+        .get(resource_id)
+        .ok_or_else(invalid_resource)?;
+    resource
+        .resource_methods
+        .get(&http)
+        .ok_or_else(invalid_method)
 }
 
 /// Finds a method for changing.
-pub(crate) fn method_mut<'a>(doc: &'a mut RestApiDoc, resource_id: &str, http: &str) -> ApiResult<&'a mut Method> {
+pub(crate) fn method_mut<'a>(
+    doc: &'a mut RestApiDoc,
+    resource_id: &str,
+    http: &str,
+) -> ApiResult<&'a mut Method> {
     let http = http_method(http)?;
-    let resource = doc.resources.get_mut(resource_id).ok_or_else(invalid_resource)?;
-    resource.resource_methods.get_mut(&http).ok_or_else(invalid_method)
+    let resource = doc
+        .resources
+        .get_mut(resource_id)
+        .ok_or_else(invalid_resource)?;
+    resource
+        .resource_methods
+        .get_mut(&http)
+        .ok_or_else(invalid_method)
 }
 
 /// A status code of the form AWS takes: `[1-5]\d\d`.
 pub(crate) fn status_code(raw: &str) -> ApiResult<String> {
     let b = raw.as_bytes();
-    if b.len() == 3 && (b'1'..=b'5').contains(&b[0]) && b[1].is_ascii_digit() && b[2].is_ascii_digit() {
+    if b.len() == 3
+        && (b'1'..=b'5').contains(&b[0])
+        && b[1].is_ascii_digit()
+        && b[2].is_ascii_digit()
+    {
         Ok(raw.to_owned())
     } else {
-        Err(ApiError::bad_request(format!("Invalid status code '{raw}': it must match [1-5]\\d\\d")))
+        Err(ApiError::bad_request(format!(
+            "Invalid status code '{raw}': it must match [1-5]\\d\\d"
+        )))
     }
 }
 
-const REQUEST_LOCATIONS: [&str; 5] = ["path", "querystring", "header", "multivaluequerystring", "multivalueheader"];
+const REQUEST_LOCATIONS: [&str; 5] = [
+    "path",
+    "querystring",
+    "header",
+    "multivaluequerystring",
+    "multivalueheader",
+];
 
 /// `method.request.{location}.{name}`.
 fn check_request_parameter(key: &str) -> ApiResult<()> {
@@ -110,19 +144,27 @@ fn check_response_parameter(key: &str) -> ApiResult<()> {
 fn check_models(doc: &RestApiDoc, models: &BTreeMap<String, String>) -> ApiResult<()> {
     for name in models.values() {
         if !doc.models.contains_key(name) {
-            return Err(ApiError::bad_request(format!("Invalid model identifier specified: {name}")));
+            return Err(ApiError::bad_request(format!(
+                "Invalid model identifier specified: {name}"
+            )));
         }
     }
     Ok(())
 }
 
 fn check_authorization(authorization_type: &str, authorizer_id: Option<&str>) -> ApiResult<()> {
-    one_of(authorization_type, "putMethodInput.authorizationType", &AUTHORIZATION_TYPES)?;
+    one_of(
+        authorization_type,
+        "putMethodInput.authorizationType",
+        &AUTHORIZATION_TYPES,
+    )?;
     if matches!(authorization_type, "CUSTOM" | "COGNITO_USER_POOLS") {
         // Authorizers arrive with the authorization work; none can exist yet.
         return Err(ApiError::bad_request(match authorizer_id {
             Some(id) => format!("Invalid authorizer ID specified: {id}"),
-            None => format!("Invalid authorizer ID specified. Setting the authorization type to {authorization_type} requires a valid authorizer."),
+            None => format!(
+                "Invalid authorizer ID specified. Setting the authorization type to {authorization_type} requires a valid authorizer."
+            ),
         }));
     }
     Ok(())
@@ -132,7 +174,9 @@ fn parse_bool(v: &str) -> ApiResult<bool> {
     match v {
         "true" => Ok(true),
         "false" => Ok(false),
-        other => Err(ApiError::bad_request(format!("Invalid boolean value '{other}'"))),
+        other => Err(ApiError::bad_request(format!(
+            "Invalid boolean value '{other}'"
+        ))),
     }
 }
 
@@ -170,14 +214,21 @@ async fn put(
     }
     let method = modify_api(&state, &caller, &api_id, |doc| {
         check_models(doc, &input.request_models)?;
-        if let Some(v) = &input.request_validator_id {
-            if !doc.request_validators.contains_key(v) {
-                return Err(ApiError::bad_request("Invalid Request Validator identifier specified"));
-            }
+        if let Some(v) = &input.request_validator_id
+            && !doc.request_validators.contains_key(v)
+        {
+            return Err(ApiError::bad_request(
+                "Invalid Request Validator identifier specified",
+            ));
         }
-        let resource = doc.resources.get_mut(&resource_id).ok_or_else(invalid_resource)?;
+        let resource = doc
+            .resources
+            .get_mut(&resource_id)
+            .ok_or_else(invalid_resource)?;
         if resource.resource_methods.contains_key(&http) {
-            return Err(ApiError::conflict("Method already exists for this resource"));
+            return Err(ApiError::conflict(
+                "Method already exists for this resource",
+            ));
         }
         let method = Method {
             http_method: http.clone(),
@@ -203,7 +254,10 @@ async fn fetch(
     Extension(caller): Extension<Caller>,
     Path((api_id, resource_id, http)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let method = read_api(&state, &caller, &api_id, |doc| method(doc, &resource_id, &http).cloned()).await?;
+    let method = read_api(&state, &caller, &api_id, |doc| {
+        method(doc, &resource_id, &http).cloned()
+    })
+    .await?;
     Ok(reply(StatusCode::OK, &method))
 }
 
@@ -238,19 +292,27 @@ async fn update(
 fn apply(doc: &mut RestApiDoc, resource_id: &str, http: &str, op: &PatchOp) -> ApiResult<()> {
     let segments = op.segments();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    if let ["requestValidatorId"] = segments.as_slice() {
-        if let Some(v) = op.set_or_remove()? {
-            if !doc.request_validators.contains_key(v) {
-                return Err(ApiError::bad_request("Invalid Request Validator identifier specified"));
+    // References are checked before the method is borrowed for change.
+    match segments.as_slice() {
+        ["requestValidatorId"] => {
+            if let Some(v) = op.set_or_remove()?
+                && !doc.request_validators.contains_key(v)
+            {
+                return Err(ApiError::bad_request(
+                    "Invalid Request Validator identifier specified",
+                ));
             }
         }
-    }
-    if let ["requestModels", _] = segments.as_slice() {
-        if let Some(model) = op.set_or_remove()? {
-            if !doc.models.contains_key(model) {
-                return Err(ApiError::bad_request(format!("Invalid model identifier specified: {model}")));
+        ["requestModels", _] => {
+            if let Some(model) = op.set_or_remove()?
+                && !doc.models.contains_key(model)
+            {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid model identifier specified: {model}"
+                )));
             }
         }
+        _ => {}
     }
     let method = method_mut(doc, resource_id, http)?;
     match segments.as_slice() {
@@ -263,7 +325,10 @@ fn apply(doc: &mut RestApiDoc, resource_id: &str, http: &str, op: &PatchOp) -> A
         ["apiKeyRequired"] => method.api_key_required = op.bool_value()?,
         ["operationName"] => method.operation_name = op.set_or_remove()?.map(str::to_owned),
         ["requestValidatorId"] => {
-            method.request_validator_id = op.set_or_remove()?.filter(|v| !v.is_empty()).map(str::to_owned)
+            method.request_validator_id = op
+                .set_or_remove()?
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
         }
         ["authorizationScopes"] => match op.op {
             Op::Add => method.authorization_scopes.push(op.value()?.to_owned()),
@@ -279,7 +344,9 @@ fn apply(doc: &mut RestApiDoc, resource_id: &str, http: &str, op: &PatchOp) -> A
             patch_map(&mut method.request_parameters, key, op, parse_bool)?;
         }
         ["requestModels", content_type] => {
-            patch_map(&mut method.request_models, content_type, op, |v| Ok(v.to_owned()))?
+            patch_map(&mut method.request_models, content_type, op, |v| {
+                Ok(v.to_owned())
+            })?
         }
         _ => return Err(op.invalid_path(&METHOD_PATHS)),
     }
@@ -293,8 +360,14 @@ async fn delete(
 ) -> ApiResult<Response> {
     modify_api(&state, &caller, &api_id, |doc| {
         let http = http_method(&http)?;
-        let resource = doc.resources.get_mut(&resource_id).ok_or_else(invalid_resource)?;
-        resource.resource_methods.remove(&http).ok_or_else(invalid_method)?;
+        let resource = doc
+            .resources
+            .get_mut(&resource_id)
+            .ok_or_else(invalid_resource)?;
+        resource
+            .resource_methods
+            .remove(&http)
+            .ok_or_else(invalid_method)?;
         Ok(())
     })
     .await?;
@@ -342,7 +415,11 @@ async fn fetch_response(
     Path((api_id, resource_id, http, status)): Path<(String, String, String, String)>,
 ) -> ApiResult<Response> {
     let response = read_api(&state, &caller, &api_id, |doc| {
-        method(doc, &resource_id, &http)?.method_responses.get(&status).cloned().ok_or_else(invalid_response)
+        method(doc, &resource_id, &http)?
+            .method_responses
+            .get(&status)
+            .cloned()
+            .ok_or_else(invalid_response)
     })
     .await?;
     Ok(reply(StatusCode::OK, &response))
@@ -358,22 +435,39 @@ async fn update_response(
     let response = modify_api(&state, &caller, &api_id, |doc| {
         let models = doc.models.keys().cloned().collect::<Vec<_>>();
         let method = method_mut(doc, &resource_id, &http)?;
-        let response = method.method_responses.get_mut(&status).ok_or_else(invalid_response)?;
+        let response = method
+            .method_responses
+            .get_mut(&status)
+            .ok_or_else(invalid_response)?;
         for op in &patch.patch_operations {
             let segments = op.segments();
-            match segments.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            match segments
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .as_slice()
+            {
                 ["responseParameters", key] => {
                     check_response_parameter(key)?;
                     patch_map(&mut response.response_parameters, key, op, parse_bool)?;
                 }
-                ["responseModels", content_type] => patch_map(&mut response.response_models, content_type, op, |v| {
-                    if models.iter().any(|m| m == v) {
-                        Ok(v.to_owned())
-                    } else {
-                        Err(ApiError::bad_request(format!("Invalid model identifier specified: {v}")))
-                    }
-                })?,
-                _ => return Err(op.invalid_path(&["/responseParameters/{name}", "/responseModels/{contentType}"])),
+                ["responseModels", content_type] => {
+                    patch_map(&mut response.response_models, content_type, op, |v| {
+                        if models.iter().any(|m| m == v) {
+                            Ok(v.to_owned())
+                        } else {
+                            Err(ApiError::bad_request(format!(
+                                "Invalid model identifier specified: {v}"
+                            )))
+                        }
+                    })?
+                }
+                _ => {
+                    return Err(op.invalid_path(&[
+                        "/responseParameters/{name}",
+                        "/responseModels/{contentType}",
+                    ]));
+                }
             }
         }
         Ok(response.clone())
@@ -390,7 +484,10 @@ async fn delete_response(
 ) -> ApiResult<Response> {
     modify_api(&state, &caller, &api_id, |doc| {
         let method = method_mut(doc, &resource_id, &http)?;
-        method.method_responses.remove(&status).ok_or_else(invalid_response)?;
+        method
+            .method_responses
+            .remove(&status)
+            .ok_or_else(invalid_response)?;
         Ok(())
     })
     .await?;

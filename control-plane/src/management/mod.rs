@@ -53,11 +53,25 @@ pub fn router(state: AppState) -> Router {
         .merge(tags::routes())
         .fallback(unknown_operation)
         .method_not_allowed_fallback(unknown_operation)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         // Bodies are bounded in `auth`; axum's own default limit would cut imports short.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state);
-    Router::new().route("/healthz", get(|| async { "ok" })).merge(authenticated)
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(authenticated)
+        .layer(axum::middleware::map_response(with_request_id))
+}
+
+/// Every answer carries `x-amzn-RequestId`, which SDKs report as `RequestId`.
+async fn with_request_id(mut response: Response) -> Response {
+    if let Ok(id) = axum::http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        response.headers_mut().insert("x-amzn-requestid", id);
+    }
+    response
 }
 
 async fn unknown_operation() -> ApiError {
@@ -66,7 +80,11 @@ async fn unknown_operation() -> ApiError {
 
 /// A JSON answer with a status.
 pub(crate) fn reply<T: Serialize>(status: StatusCode, body: &T) -> Response {
-    (status, [("content-type", "application/json")], serde_json::to_string(body).unwrap_or_default())
+    (
+        status,
+        [("content-type", "application/json")],
+        serde_json::to_string(body).unwrap_or_default(),
+    )
         .into_response()
 }
 
@@ -75,7 +93,10 @@ pub(crate) fn no_content(status: StatusCode) -> Response {
 }
 
 pub(crate) fn invalid_api(caller: &Caller, api_id: &str) -> ApiError {
-    ApiError::not_found(format!("Invalid API identifier specified {}:{}", caller.account_id, api_id))
+    ApiError::not_found(format!(
+        "Invalid API identifier specified {}:{}",
+        caller.account_id, api_id
+    ))
 }
 
 /// A REST API aggregate read inside a transaction, to be changed and saved.
@@ -90,7 +111,8 @@ impl LoadedApi {
         let row = api_store::get(tx, &caller.account_id, &api_id)
             .await?
             .ok_or_else(|| invalid_api(caller, &api_id))?;
-        let doc = serde_json::from_str(&row.doc).map_err(|e| ApiError::Internal(format!("corrupt API {api_id}: {e}")))?;
+        let doc = serde_json::from_str(&row.doc)
+            .map_err(|e| ApiError::Internal(format!("corrupt API {api_id}: {e}")))?;
         Ok(Self { row, doc })
     }
 
@@ -99,8 +121,16 @@ impl LoadedApi {
     }
 
     pub async fn save(&self, tx: &mut Tx) -> ApiResult<()> {
-        let doc = serde_json::to_string(&self.doc).map_err(|e| ApiError::Internal(e.to_string()))?;
-        api_store::update(tx, &self.row.account_id, &self.row.api_id, self.row.version, &doc).await?;
+        let doc =
+            serde_json::to_string(&self.doc).map_err(|e| ApiError::Internal(e.to_string()))?;
+        api_store::update(
+            tx,
+            &self.row.account_id,
+            &self.row.api_id,
+            self.row.version,
+            &doc,
+        )
+        .await?;
         Ok(())
     }
 }

@@ -46,7 +46,6 @@ const ERROR_SCHEMA: &str = "{\n  \"$schema\" : \"http://json-schema.org/draft-04
                             \"properties\" : {\n    \"message\" : { \"type\" : \"string\" }\n  }\n}";
 
 /// The `Empty` and `Error` models AWS gives every new REST API.
-#[allow(dead_code)] // for CreateRestApi, which does not seed them yet
 pub(crate) fn default_models() -> BTreeMap<String, Model> {
     [
         (
@@ -194,25 +193,9 @@ async fn fetch(
 
 const PATCH_PATHS: [&str; 2] = ["/description", "/schema"];
 
-/// The answer AWS gives for an op a model's paths do not take.
-pub(crate) fn unsupported_op(op: &PatchOp) -> ApiError {
-    let name = match op.op {
-        Op::Add => "add",
-        Op::Remove => "remove",
-        Op::Replace => "replace",
-        Op::Move => "move",
-        Op::Copy => "copy",
-        Op::Test => "test",
-    };
-    ApiError::bad_request(format!(
-        "Invalid patch path  '{}' specified for op '{name}'. Please choose supported operations",
-        op.path
-    ))
-}
-
 fn apply(model: &mut Model, op: &PatchOp) -> ApiResult<()> {
     if op.op != Op::Replace {
-        return Err(unsupported_op(op));
+        return Err(op.unsupported_op());
     }
     match op.path.as_str() {
         "/schema" => {

@@ -12,7 +12,6 @@ use serde::Deserialize;
 
 use super::auth::Caller;
 use super::input::{Op, Paging, PatchOp, PatchRequest, json, list_body, page};
-use super::models::unsupported_op;
 use super::{AppState, ids, modify_api, no_content, read_api, reply};
 use crate::error::{ApiError, ApiResult};
 use crate::model::{RequestValidator, RestApiDoc};
@@ -137,7 +136,7 @@ fn switch(op: &PatchOp) -> ApiResult<bool> {
 
 fn apply(validator: &mut RequestValidator, op: &PatchOp) -> ApiResult<()> {
     if op.op != Op::Replace {
-        return Err(unsupported_op(op));
+        return Err(op.unsupported_op());
     }
     match op.path.as_str() {
         "/name" => validator.name = Some(check_name(op.value.as_deref())?.to_owned()),

@@ -38,7 +38,9 @@ pub(crate) struct EmbedQuery {
 
 impl EmbedQuery {
     fn methods(&self) -> bool {
-        self.embed.as_deref().is_some_and(|e| e.split(',').any(|p| p.trim() == "methods"))
+        self.embed
+            .as_deref()
+            .is_some_and(|e| e.split(',').any(|p| p.trim() == "methods"))
     }
 }
 
@@ -59,7 +61,12 @@ fn view(doc: &RestApiDoc, resource: &Resource, embed_methods: bool) -> Value {
         v["resourceMethods"] = if embed_methods {
             json!(resource.resource_methods)
         } else {
-            resource.resource_methods.keys().map(|m| (m.clone(), json!({}))).collect::<serde_json::Map<_, _>>().into()
+            resource
+                .resource_methods
+                .keys()
+                .map(|m| (m.clone(), json!({})))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
         };
     }
     v
@@ -76,7 +83,10 @@ async fn list(
         let mut all: Vec<&Resource> = doc.resources.values().collect();
         all.sort_by_cached_key(|r| doc.path_of(&r.id));
         let (items, position) = page(all, |r| r.id.as_str(), &query.paging)?;
-        let views: Vec<Value> = items.iter().map(|r| view(doc, r, query.methods())).collect();
+        let views: Vec<Value> = items
+            .iter()
+            .map(|r| view(doc, r, query.methods()))
+            .collect();
         Ok(list_body(&views, position))
     })
     .await?;
@@ -90,7 +100,10 @@ async fn fetch(
     Query(query): Query<EmbedQuery>,
 ) -> ApiResult<Response> {
     let body = read_api(&state, &caller, &api_id, |doc| {
-        let resource = doc.resources.get(&resource_id).ok_or_else(invalid_resource)?;
+        let resource = doc
+            .resources
+            .get(&resource_id)
+            .ok_or_else(invalid_resource)?;
         Ok(view(doc, resource, query.methods()))
     })
     .await?;
@@ -110,7 +123,9 @@ async fn create(
     body: Bytes,
 ) -> ApiResult<Response> {
     let input: CreateInput = json(&body)?;
-    let path_part = input.path_part.ok_or_else(|| ApiError::bad_request("The 'pathPart' member is required"))?;
+    let path_part = input
+        .path_part
+        .ok_or_else(|| ApiError::bad_request("The 'pathPart' member is required"))?;
     let body = modify_api(&state, &caller, &api_id, |doc| {
         if !doc.resources.contains_key(&parent_id) {
             return Err(invalid_resource());
@@ -140,7 +155,12 @@ async fn create(
 
 /// Checks that `path_part` may live under `parent_id` (ignoring `moving`,
 /// the resource being renamed or moved itself).
-fn check_placement(doc: &RestApiDoc, parent_id: &str, path_part: &str, moving: Option<&str>) -> ApiResult<()> {
+fn check_placement(
+    doc: &RestApiDoc,
+    parent_id: &str,
+    path_part: &str,
+    moving: Option<&str>,
+) -> ApiResult<()> {
     check_path_part(path_part)?;
     let parent = doc.resources.get(parent_id).ok_or_else(invalid_resource)?;
     if let Some(part) = parent.path_part.as_deref().filter(|p| is_greedy(p)) {
@@ -148,8 +168,13 @@ fn check_placement(doc: &RestApiDoc, parent_id: &str, path_part: &str, moving: O
             "Cannot create a child of a resource with a greedy path variable: {part}"
         )));
     }
-    for sibling in doc.children_of(parent_id).filter(|s| Some(s.id.as_str()) != moving) {
-        let Some(existing) = sibling.path_part.as_deref() else { continue };
+    for sibling in doc
+        .children_of(parent_id)
+        .filter(|s| Some(s.id.as_str()) != moving)
+    {
+        let Some(existing) = sibling.path_part.as_deref() else {
+            continue;
+        };
         if existing == path_part {
             return Err(ApiError::conflict(format!(
                 "Another resource with the same parent already has this name: {path_part}"
@@ -189,7 +214,7 @@ fn check_path_part(part: &str) -> ApiResult<()> {
     } else {
         part
     };
-    let literal_ok = |c: char| c.is_ascii_alphanumeric() || "._-:~@!$&'()*,;=".contains(c);
+    let literal_ok = |c: char| c.is_ascii_alphanumeric() || "._-:".contains(c);
     if name.is_empty() || !name.chars().all(literal_ok) {
         return Err(invalid());
     }
@@ -204,7 +229,10 @@ async fn update(
 ) -> ApiResult<Response> {
     let patch: PatchRequest = json(&body)?;
     let body = modify_api(&state, &caller, &api_id, |doc| {
-        let resource = doc.resources.get(&resource_id).ok_or_else(invalid_resource)?;
+        let resource = doc
+            .resources
+            .get(&resource_id)
+            .ok_or_else(invalid_resource)?;
         if resource.parent_id.is_none() {
             return Err(ApiError::bad_request("The root resource cannot be changed"));
         }
@@ -220,7 +248,10 @@ async fn update(
 fn apply(doc: &mut RestApiDoc, resource_id: &str, op: &PatchOp) -> ApiResult<()> {
     let current = &doc.resources[resource_id];
     let (parent, part) = match op.path.as_str() {
-        "/pathPart" => (current.parent_id.clone().unwrap_or_default(), op.replacement()?.to_owned()),
+        "/pathPart" => (
+            current.parent_id.clone().unwrap_or_default(),
+            op.replacement()?.to_owned(),
+        ),
         "/parentId" => {
             let new_parent = op.replacement()?.to_owned();
             if !doc.resources.contains_key(&new_parent) {
@@ -236,7 +267,10 @@ fn apply(doc: &mut RestApiDoc, resource_id: &str, op: &PatchOp) -> ApiResult<()>
         _ => return Err(op.invalid_path(&["/pathPart", "/parentId"])),
     };
     check_placement(doc, &parent, &part, Some(resource_id))?;
-    let resource = doc.resources.get_mut(resource_id).ok_or_else(invalid_resource)?;
+    let resource = doc
+        .resources
+        .get_mut(resource_id)
+        .ok_or_else(invalid_resource)?;
     resource.parent_id = Some(parent);
     resource.path_part = Some(part);
     Ok(())
@@ -248,7 +282,10 @@ async fn delete(
     Path((api_id, resource_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     modify_api(&state, &caller, &api_id, |doc| {
-        let resource = doc.resources.get(&resource_id).ok_or_else(invalid_resource)?;
+        let resource = doc
+            .resources
+            .get(&resource_id)
+            .ok_or_else(invalid_resource)?;
         if resource.parent_id.is_none() {
             return Err(ApiError::bad_request("Cannot delete the root resource"));
         }
@@ -270,7 +307,18 @@ mod tests {
         for ok in ["pets", "{petId}", "{proxy+}", "v1.2", "a-b_c", "x:y"] {
             assert!(check_path_part(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "{}", "{+}", "a/b", "a b", "{a", "é", "%20"] {
+        for bad in [
+            "",
+            "{}",
+            "{+}",
+            "a/b",
+            "a b",
+            "{a",
+            "é",
+            "%20",
+            "semi;colon",
+            "pre{fix}",
+        ] {
             assert!(check_path_part(bad).is_err(), "{bad}");
         }
     }

@@ -21,7 +21,10 @@ use crate::store::{StoreError, now_epoch};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/restapis", get(list).post(create))
-        .route("/restapis/{restapi_id}", get(fetch).patch(update).delete(delete).put(put_rest_api))
+        .route(
+            "/restapis/{restapi_id}",
+            get(fetch).patch(update).delete(delete).put(put_rest_api),
+        )
 }
 
 pub const MAX_COMPRESSION_SIZE: i64 = 10_485_760;
@@ -63,13 +66,19 @@ async fn create(
     }
     let input: CreateInput = json(&body)?;
     let name = input.name.filter(|n| !n.trim().is_empty()).ok_or_else(|| {
-        ApiError::bad_request("Invalid REST API name specified: 'name' is required and must not be empty")
+        ApiError::bad_request(
+            "Invalid REST API name specified: 'name' is required and must not be empty",
+        )
     })?;
     if let Some(size) = input.minimum_compression_size {
         check_compression_size(size)?;
     }
     let api_key_source = input.api_key_source.unwrap_or_else(|| "HEADER".into());
-    one_of(&api_key_source, "createRestApiInput.apiKeySource", &API_KEY_SOURCES)?;
+    one_of(
+        &api_key_source,
+        "createRestApiInput.apiKeySource",
+        &API_KEY_SOURCES,
+    )?;
     let mut endpoint = input.endpoint_configuration.unwrap_or_default();
     if endpoint.types.is_empty() {
         endpoint.types.push("EDGE".into());
@@ -95,14 +104,24 @@ async fn create(
         disable_execute_api_endpoint: input.disable_execute_api_endpoint,
         root_resource_id: root_id.clone(),
     };
-    let mut doc = RestApiDoc { api, ..Default::default() };
+    let mut doc = RestApiDoc {
+        api,
+        ..Default::default()
+    };
     match input.clone_from {
         Some(source) => {
             let source = LoadedApi::load(&mut tx, &caller, &source).await?;
             clone_tree(&source.doc, &mut doc);
         }
         None => {
-            doc.resources.insert(root_id.clone(), Resource { id: root_id, ..Default::default() });
+            doc.resources.insert(
+                root_id.clone(),
+                Resource {
+                    id: root_id,
+                    ..Default::default()
+                },
+            );
+            doc.models = super::models::default_models();
         }
     }
     let row = RestApiRow {
@@ -120,8 +139,15 @@ async fn create(
 /// Copies another API's resources, models, validators and gateway responses
 /// under fresh ids (CreateRestApi's `cloneFrom`).
 fn clone_tree(source: &RestApiDoc, target: &mut RestApiDoc) {
-    let mut new_ids: BTreeMap<&str, String> = source.resources.keys().map(|k| (k.as_str(), ids::resource())).collect();
-    new_ids.insert(source.api.root_resource_id.as_str(), target.api.root_resource_id.clone());
+    let mut new_ids: BTreeMap<&str, String> = source
+        .resources
+        .keys()
+        .map(|k| (k.as_str(), ids::resource()))
+        .collect();
+    new_ids.insert(
+        source.api.root_resource_id.as_str(),
+        target.api.root_resource_id.clone(),
+    );
     for resource in source.resources.values() {
         let mut copy = resource.clone();
         copy.id = new_ids[resource.id.as_str()].clone();
@@ -194,13 +220,20 @@ fn apply(api: &mut RestApi, op: &input::PatchOp) -> ApiResult<()> {
         ["name"] => {
             let name = op.replacement()?;
             if name.trim().is_empty() {
-                return Err(ApiError::bad_request("Invalid REST API name specified: must not be empty"));
+                return Err(ApiError::bad_request(
+                    "Invalid REST API name specified: must not be empty",
+                ));
             }
             api.name = name.to_owned();
         }
         ["description"] => api.description = op.set_or_remove()?.map(str::to_owned),
         ["version"] => api.version = op.set_or_remove()?.map(str::to_owned),
-        ["policy"] => api.policy = op.set_or_remove()?.filter(|p| !p.is_empty()).map(str::to_owned),
+        ["policy"] => {
+            api.policy = op
+                .set_or_remove()?
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+        }
         ["apiKeySource"] => {
             let source = op.replacement()?;
             one_of(source, "updateRestApiInput.apiKeySource", &API_KEY_SOURCES)?;
@@ -239,7 +272,11 @@ fn apply(api: &mut RestApi, op: &input::PatchOp) -> ApiResult<()> {
                 )));
             }
             let new = op.value()?;
-            one_of(new, "updateRestApiInput.endpointConfiguration.types", &ENDPOINT_TYPES)?;
+            one_of(
+                new,
+                "updateRestApiInput.endpointConfiguration.types",
+                &ENDPOINT_TYPES,
+            )?;
             api.endpoint_configuration.types = vec![new.to_owned()];
         }
         ["disableExecuteApiEndpoint"] => api.disable_execute_api_endpoint = op.bool_value()?,
@@ -267,19 +304,31 @@ async fn put_rest_api() -> ApiError {
 }
 
 fn compression_size_error() -> ApiError {
-    ApiError::bad_request(format!("Invalid minimum compression size, must be between 0 and {MAX_COMPRESSION_SIZE}"))
+    ApiError::bad_request(format!(
+        "Invalid minimum compression size, must be between 0 and {MAX_COMPRESSION_SIZE}"
+    ))
 }
 
 fn check_compression_size(size: i64) -> ApiResult<()> {
-    if (0..=MAX_COMPRESSION_SIZE).contains(&size) { Ok(()) } else { Err(compression_size_error()) }
+    if (0..=MAX_COMPRESSION_SIZE).contains(&size) {
+        Ok(())
+    } else {
+        Err(compression_size_error())
+    }
 }
 
 fn check_endpoint_types(types: &[String]) -> ApiResult<()> {
     if types.len() > 1 {
-        return Err(ApiError::bad_request("Cannot create an api with multiple Endpoint Types."));
+        return Err(ApiError::bad_request(
+            "Cannot create an api with multiple Endpoint Types.",
+        ));
     }
     for t in types {
-        one_of(t, "createRestApiInput.endpointConfiguration.types", &ENDPOINT_TYPES)?;
+        one_of(
+            t,
+            "createRestApiInput.endpointConfiguration.types",
+            &ENDPOINT_TYPES,
+        )?;
     }
     Ok(())
 }
@@ -287,17 +336,25 @@ fn check_endpoint_types(types: &[String]) -> ApiResult<()> {
 /// AWS's tag rules: keys 1–128 characters, values at most 256, no `aws:` prefix.
 pub(crate) fn check_tags(tags: &Tags) -> ApiResult<()> {
     if tags.len() > 50 {
-        return Err(ApiError::bad_request("Too many tags: at most 50 are allowed"));
+        return Err(ApiError::bad_request(
+            "Too many tags: at most 50 are allowed",
+        ));
     }
     for (k, v) in tags {
         if k.is_empty() || k.chars().count() > 128 {
-            return Err(ApiError::bad_request(format!("Invalid tag key '{k}': must be 1 to 128 characters")));
+            return Err(ApiError::bad_request(format!(
+                "Invalid tag key '{k}': must be 1 to 128 characters"
+            )));
         }
         if k.to_ascii_lowercase().starts_with("aws:") {
-            return Err(ApiError::bad_request(format!("Invalid tag key '{k}': the prefix 'aws:' is reserved")));
+            return Err(ApiError::bad_request(format!(
+                "Invalid tag key '{k}': the prefix 'aws:' is reserved"
+            )));
         }
         if v.chars().count() > 256 {
-            return Err(ApiError::bad_request(format!("Invalid value for tag '{k}': at most 256 characters")));
+            return Err(ApiError::bad_request(format!(
+                "Invalid value for tag '{k}': at most 256 characters"
+            )));
         }
     }
     Ok(())

@@ -25,7 +25,10 @@ use crate::store::{StoreError, Tx, deployments, now_epoch};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/restapis/{restapi_id}/stages", get(list).post(create))
-        .route("/restapis/{restapi_id}/stages/{stage_name}", get(fetch).patch(update).delete(delete))
+        .route(
+            "/restapis/{restapi_id}/stages/{stage_name}",
+            get(fetch).patch(update).delete(delete),
+        )
 }
 
 /// AWS's per-API stage limit.
@@ -61,7 +64,9 @@ pub(crate) struct NewStage {
 fn check_stage_name(name: &str) -> ApiResult<()> {
     let ok = !name.is_empty()
         && name.len() <= 128
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if ok {
         Ok(())
     } else {
@@ -74,12 +79,19 @@ fn check_stage_name(name: &str) -> ApiResult<()> {
 /// AWS's stage-variable rules: ≤100 variables, names `[A-Za-z0-9_]{1,64}`,
 /// values ≤512 characters of `[A-Za-z0-9-._~:/?#&=,]`.
 fn check_variable(name: &str, value: &str) -> ApiResult<()> {
-    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    if name.is_empty()
+        || name.len() > 64
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
         return Err(ApiError::bad_request(format!(
             "Stage variable name '{name}' must be 1 to 64 characters of a-zA-Z0-9_"
         )));
     }
-    if value.len() > 512 || !value.chars().all(|c| c.is_ascii_alphanumeric() || "-._~:/?#&=,".contains(c)) {
+    if value.len() > 512
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~:/?#&=,".contains(c))
+    {
         return Err(ApiError::bad_request(format!(
             "Stage variable value for '{name}' must be at most 512 characters of a-zA-Z0-9-._~:/?#&=,"
         )));
@@ -89,7 +101,9 @@ fn check_variable(name: &str, value: &str) -> ApiResult<()> {
 
 fn check_variables(variables: &BTreeMap<String, String>) -> ApiResult<()> {
     if variables.len() > 100 {
-        return Err(ApiError::bad_request("A stage can have at most 100 variables"));
+        return Err(ApiError::bad_request(
+            "A stage can have at most 100 variables",
+        ));
     }
     variables.iter().try_for_each(|(k, v)| check_variable(k, v))
 }
@@ -98,18 +112,27 @@ fn check_cache_size(size: &str) -> ApiResult<()> {
     one_of(size, "createStageInput.cacheClusterSize", &CACHE_SIZES)
 }
 
-async fn require_deployment(tx: &mut Tx, caller: &Caller, api_id: &str, deployment_id: &str) -> ApiResult<()> {
-    deployments::get(tx, &caller.account_id, api_id, deployment_id).await?.ok_or_else(invalid_deployment)?;
+async fn require_deployment(
+    tx: &mut Tx,
+    caller: &Caller,
+    api_id: &str,
+    deployment_id: &str,
+) -> ApiResult<()> {
+    deployments::get(tx, &caller.account_id, api_id, deployment_id)
+        .await?
+        .ok_or_else(invalid_deployment)?;
     Ok(())
 }
 
-fn to_row(caller: &Caller, api_id: &str, stage: &Stage) -> ApiResult<StageRow> {
+/// The row for `stage`; `version` is the one read (1 for a new stage).
+fn to_row(caller: &Caller, api_id: &str, stage: &Stage, version: i64) -> ApiResult<StageRow> {
     Ok(StageRow {
         api_id: api_id.to_owned(),
         stage_name: stage.stage_name.clone(),
         account_id: caller.account_id.clone(),
         deployment_id: stage.deployment_id.clone(),
         created_at: stage.created_date,
+        version,
         doc: serde_json::to_string(stage).map_err(StoreError::from)?,
     })
 }
@@ -126,11 +149,20 @@ async fn insert(tx: &mut Tx, caller: &Caller, api_id: &str, input: NewStage) -> 
         check_cache_size(size)?;
     }
     require_deployment(tx, caller, api_id, &input.deployment_id).await?;
-    if stage_store::get(tx, &caller.account_id, api_id, &input.stage_name).await?.is_some() {
+    if stage_store::get(tx, &caller.account_id, api_id, &input.stage_name)
+        .await?
+        .is_some()
+    {
         return Err(ApiError::conflict("Stage already exists"));
     }
-    if stage_store::list(tx, &caller.account_id, api_id, None).await?.len() >= MAX_STAGES {
-        return Err(ApiError::LimitExceeded(format!("A REST API can have at most {MAX_STAGES} stages")));
+    if stage_store::list(tx, &caller.account_id, api_id, None)
+        .await?
+        .len()
+        >= MAX_STAGES
+    {
+        return Err(ApiError::LimitExceeded(format!(
+            "A REST API can have at most {MAX_STAGES} stages"
+        )));
     }
     let now = now_epoch();
     let stage = Stage {
@@ -138,8 +170,15 @@ async fn insert(tx: &mut Tx, caller: &Caller, api_id: &str, input: NewStage) -> 
         stage_name: input.stage_name,
         description: input.description,
         cache_cluster_enabled: input.cache_cluster_enabled,
-        cache_cluster_size: input.cache_cluster_size.or_else(|| input.cache_cluster_enabled.then(|| "0.5".into())),
-        cache_cluster_status: if input.cache_cluster_enabled { "AVAILABLE" } else { "NOT_AVAILABLE" }.into(),
+        cache_cluster_size: input
+            .cache_cluster_size
+            .or_else(|| input.cache_cluster_enabled.then(|| "0.5".into())),
+        cache_cluster_status: if input.cache_cluster_enabled {
+            "AVAILABLE"
+        } else {
+            "NOT_AVAILABLE"
+        }
+        .into(),
         variables: input.variables,
         documentation_version: input.documentation_version,
         canary_settings: input.canary_settings,
@@ -149,14 +188,20 @@ async fn insert(tx: &mut Tx, caller: &Caller, api_id: &str, input: NewStage) -> 
         last_updated_date: now,
         ..Default::default()
     };
-    stage_store::insert(tx, &to_row(caller, api_id, &stage)?).await?;
+    stage_store::insert(tx, &to_row(caller, api_id, &stage, 1)?).await?;
     Ok(stage)
 }
 
 /// For CreateDeployment's `stageName`: creates the stage, or points an
 /// existing one at the new deployment.
-pub(crate) async fn create_or_point(tx: &mut Tx, caller: &Caller, api_id: &str, input: NewStage) -> ApiResult<()> {
-    let Some(row) = stage_store::get(tx, &caller.account_id, api_id, &input.stage_name).await? else {
+pub(crate) async fn create_or_point(
+    tx: &mut Tx,
+    caller: &Caller,
+    api_id: &str,
+    input: NewStage,
+) -> ApiResult<()> {
+    let Some(row) = stage_store::get(tx, &caller.account_id, api_id, &input.stage_name).await?
+    else {
         insert(tx, caller, api_id, input).await?;
         return Ok(());
     };
@@ -168,7 +213,7 @@ pub(crate) async fn create_or_point(tx: &mut Tx, caller: &Caller, api_id: &str, 
     }
     stage.variables.extend(input.variables);
     stage.last_updated_date = now_epoch();
-    stage_store::update(tx, &to_row(caller, api_id, &stage)?).await?;
+    stage_store::update(tx, &to_row(caller, api_id, &stage, row.version)?).await?;
     Ok(())
 }
 
@@ -183,7 +228,9 @@ async fn create(
         return Err(ApiError::bad_request("The 'stageName' member is required"));
     }
     if input.deployment_id.is_empty() {
-        return Err(ApiError::bad_request("The 'deploymentId' member is required"));
+        return Err(ApiError::bad_request(
+            "The 'deploymentId' member is required",
+        ));
     }
     let mut tx = state.store.begin().await?;
     let api = LoadedApi::load(&mut tx, &caller, &api_id).await?;
@@ -206,16 +253,30 @@ async fn list(
 ) -> ApiResult<Response> {
     let mut tx = state.store.begin().await?;
     let api = LoadedApi::load(&mut tx, &caller, &api_id).await?;
-    let rows = stage_store::list(&mut tx, &caller.account_id, api.id(), query.deployment_id.as_deref()).await?;
+    let rows = stage_store::list(
+        &mut tx,
+        &caller.account_id,
+        api.id(),
+        query.deployment_id.as_deref(),
+    )
+    .await?;
     let stages = rows.iter().map(from_row).collect::<ApiResult<Vec<_>>>()?;
     // GetStages is not paginated.
     Ok(reply(StatusCode::OK, &list_body(&stages, None)))
 }
 
-async fn load(tx: &mut Tx, caller: &Caller, api_id: &str, stage_name: &str) -> ApiResult<(String, Stage)> {
+/// A stage with the API id it belongs to and the row version read.
+async fn load(
+    tx: &mut Tx,
+    caller: &Caller,
+    api_id: &str,
+    stage_name: &str,
+) -> ApiResult<(String, i64, Stage)> {
     let api = LoadedApi::load(tx, caller, api_id).await?;
-    let row = stage_store::get(tx, &caller.account_id, api.id(), stage_name).await?.ok_or_else(invalid_stage)?;
-    Ok((api.id().to_owned(), from_row(&row)?))
+    let row = stage_store::get(tx, &caller.account_id, api.id(), stage_name)
+        .await?
+        .ok_or_else(invalid_stage)?;
+    Ok((api.id().to_owned(), row.version, from_row(&row)?))
 }
 
 async fn fetch(
@@ -224,7 +285,7 @@ async fn fetch(
     Path((api_id, stage_name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let mut tx = state.store.begin().await?;
-    let (_, stage) = load(&mut tx, &caller, &api_id, &stage_name).await?;
+    let (_, _, stage) = load(&mut tx, &caller, &api_id, &stage_name).await?;
     Ok(reply(StatusCode::OK, &stage))
 }
 
@@ -236,16 +297,20 @@ async fn update(
 ) -> ApiResult<Response> {
     let patch: PatchRequest = json(&body)?;
     let mut tx = state.store.begin().await?;
-    let (api_id, mut stage) = load(&mut tx, &caller, &api_id, &stage_name).await?;
+    let (api_id, version, mut stage) = load(&mut tx, &caller, &api_id, &stage_name).await?;
     for op in &patch.patch_operations {
         apply(&mut stage, op)?;
     }
     require_deployment(&mut tx, &caller, &api_id, &stage.deployment_id).await?;
-    if let Some(id) = stage.canary_settings.as_ref().and_then(|c| c["deploymentId"].as_str()) {
+    if let Some(id) = stage
+        .canary_settings
+        .as_ref()
+        .and_then(|c| c["deploymentId"].as_str())
+    {
         require_deployment(&mut tx, &caller, &api_id, id).await?;
     }
     stage.last_updated_date = now_epoch();
-    stage_store::update(&mut tx, &to_row(&caller, &api_id, &stage)?).await?;
+    stage_store::update(&mut tx, &to_row(&caller, &api_id, &stage, version)?).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(reply(StatusCode::OK, &stage))
 }
@@ -286,13 +351,20 @@ fn apply(stage: &mut Stage, op: &PatchOp) -> ApiResult<()> {
     if op.op == Op::Copy {
         return promote_canary(stage, op);
     }
+    // Method-setting keys keep the resource path as the patch path spells it
+    // (`/~1pets/GET/…` → `~1pets/GET`), as AWS does.
+    let raw: Vec<&str> = op.raw_segments().collect();
     match s.as_slice() {
         ["deploymentId"] => stage.deployment_id = op.replacement()?.to_owned(),
         ["description"] => stage.description = op.set_or_remove()?.map(str::to_owned),
         ["cacheClusterEnabled"] => {
             stage.cache_cluster_enabled = op.bool_value()?;
-            stage.cache_cluster_status =
-                if stage.cache_cluster_enabled { "AVAILABLE" } else { "NOT_AVAILABLE" }.into();
+            stage.cache_cluster_status = if stage.cache_cluster_enabled {
+                "AVAILABLE"
+            } else {
+                "NOT_AVAILABLE"
+            }
+            .into();
             if stage.cache_cluster_enabled && stage.cache_cluster_size.is_none() {
                 stage.cache_cluster_size = Some("0.5".into());
             }
@@ -302,8 +374,12 @@ fn apply(stage: &mut Stage, op: &PatchOp) -> ApiResult<()> {
             check_cache_size(size)?;
             stage.cache_cluster_size = Some(size.to_owned());
         }
-        ["clientCertificateId"] => stage.client_certificate_id = op.set_or_remove()?.map(str::to_owned),
-        ["documentationVersion"] => stage.documentation_version = op.set_or_remove()?.map(str::to_owned),
+        ["clientCertificateId"] => {
+            stage.client_certificate_id = op.set_or_remove()?.map(str::to_owned)
+        }
+        ["documentationVersion"] => {
+            stage.documentation_version = op.set_or_remove()?.map(str::to_owned)
+        }
         ["tracingEnabled"] => stage.tracing_enabled = op.bool_value()?,
         ["accessLogSettings"] if op.op == Op::Remove => stage.access_log_settings = None,
         ["accessLogSettings", field @ ("destinationArn" | "format")] => {
@@ -322,7 +398,9 @@ fn apply(stage: &mut Stage, op: &PatchOp) -> ApiResult<()> {
                 check_variable(name, v)?;
                 stage.variables.insert((*name).to_owned(), v.to_owned());
                 if stage.variables.len() > 100 {
-                    return Err(ApiError::bad_request("A stage can have at most 100 variables"));
+                    return Err(ApiError::bad_request(
+                        "A stage can have at most 100 variables",
+                    ));
                 }
             }
             None => {
@@ -331,47 +409,62 @@ fn apply(stage: &mut Stage, op: &PatchOp) -> ApiResult<()> {
         },
         ["canarySettings"] if op.op == Op::Remove => stage.canary_settings = None,
         ["canarySettings", rest @ ..] => patch_canary(stage, rest, op)?,
-        [resource @ .., method, group, setting] if !resource.is_empty() => {
-            let key = format!("{}/{}", resource.join("/").trim_start_matches('/'), method);
+        [_, _, _, ..] if raw.len() >= 4 => {
+            let (resource, rest) = raw.split_at(raw.len() - 3);
+            let key = format!("{}/{}", resource.join("/"), rest[0]);
             let entry = stage.method_settings.entry(key).or_default();
-            patch_method_setting(entry, group, setting, op)?;
+            patch_method_setting(entry, rest[1], rest[2], op)?;
         }
-        [resource, method] if op.op == Op::Remove => {
-            let key = format!("{}/{}", resource.trim_start_matches('/'), method);
-            stage.method_settings.remove(&key);
+        [_, _] if op.op == Op::Remove => {
+            stage.method_settings.remove(&raw.join("/"));
         }
         _ => return Err(invalid_stage_path(op)),
     }
     Ok(())
 }
 
-fn patch_method_setting(setting: &mut MethodSetting, group: &str, name: &str, op: &PatchOp) -> ApiResult<()> {
+fn patch_method_setting(
+    setting: &mut MethodSetting,
+    group: &str,
+    name: &str,
+    op: &PatchOp,
+) -> ApiResult<()> {
     match (group, name) {
         ("metrics", "enabled") => setting.metrics_enabled = op.bool_value()?,
         ("logging", "dataTrace") => setting.data_trace_enabled = op.bool_value()?,
         ("logging", "loglevel") => {
             let level = op.replacement()?;
-            one_of(level, "updateStageInput.loggingLevel", &["OFF", "ERROR", "INFO"])?;
+            one_of(
+                level,
+                "updateStageInput.loggingLevel",
+                &["OFF", "ERROR", "INFO"],
+            )?;
             setting.logging_level = level.to_owned();
         }
         ("throttling", "burstLimit") => {
             let v = op.int_value()?;
             if v < 0 {
-                return Err(ApiError::bad_request("throttling burstLimit must not be negative"));
+                return Err(ApiError::bad_request(
+                    "throttling burstLimit must not be negative",
+                ));
             }
             setting.throttling_burst_limit = v;
         }
         ("throttling", "rateLimit") => {
             let v = op.float_value()?;
             if v < 0.0 {
-                return Err(ApiError::bad_request("throttling rateLimit must not be negative"));
+                return Err(ApiError::bad_request(
+                    "throttling rateLimit must not be negative",
+                ));
             }
             setting.throttling_rate_limit = v;
         }
         ("caching", "ttlInSeconds") => {
             let v = op.int_value()?;
             if !(0..=3600).contains(&v) {
-                return Err(ApiError::bad_request("caching ttlInSeconds must be between 0 and 3600"));
+                return Err(ApiError::bad_request(
+                    "caching ttlInSeconds must be between 0 and 3600",
+                ));
             }
             setting.cache_ttl_in_seconds = v;
         }
@@ -385,7 +478,11 @@ fn patch_method_setting(setting: &mut MethodSetting, group: &str, name: &str, op
             one_of(
                 v,
                 "updateStageInput.unauthorizedCacheControlHeaderStrategy",
-                &["FAIL_WITH_403", "SUCCEED_WITH_RESPONSE_HEADER", "SUCCEED_WITHOUT_RESPONSE_HEADER"],
+                &[
+                    "FAIL_WITH_403",
+                    "SUCCEED_WITH_RESPONSE_HEADER",
+                    "SUCCEED_WITHOUT_RESPONSE_HEADER",
+                ],
             )?;
             setting.unauthorized_cache_control_header_strategy = v.to_owned();
         }
@@ -400,7 +497,9 @@ fn patch_canary(stage: &mut Stage, path: &[&str], op: &PatchOp) -> ApiResult<()>
         ["percentTraffic"] => {
             let pct = op.float_value()?;
             if !(0.0..=100.0).contains(&pct) {
-                return Err(ApiError::bad_request("canarySettings percentTraffic must be between 0.0 and 100.0"));
+                return Err(ApiError::bad_request(
+                    "canarySettings percentTraffic must be between 0.0 and 100.0",
+                ));
             }
             canary["percentTraffic"] = json!(pct);
         }
@@ -409,7 +508,10 @@ fn patch_canary(stage: &mut Stage, path: &[&str], op: &PatchOp) -> ApiResult<()>
         ["stageVariableOverrides", name] => {
             let overrides = canary
                 .as_object_mut()
-                .map(|c| c.entry("stageVariableOverrides").or_insert_with(|| json!({})))
+                .map(|c| {
+                    c.entry("stageVariableOverrides")
+                        .or_insert_with(|| json!({}))
+                })
                 .ok_or_else(|| ApiError::Internal("canary settings are not an object".into()))?;
             match op.set_or_remove()? {
                 Some(v) => {
@@ -434,12 +536,17 @@ fn promote_canary(stage: &mut Stage, op: &PatchOp) -> ApiResult<()> {
     let canary = stage.canary_settings.as_ref().ok_or_else(no_canary)?;
     match (op.from.as_deref(), op.path.as_str()) {
         (Some("/canarySettings/deploymentId"), "/deploymentId") => {
-            stage.deployment_id = canary["deploymentId"].as_str().ok_or_else(no_canary)?.to_owned();
+            stage.deployment_id = canary["deploymentId"]
+                .as_str()
+                .ok_or_else(no_canary)?
+                .to_owned();
         }
         (Some("/canarySettings/stageVariableOverrides"), "/variables") => {
             if let Some(overrides) = canary["stageVariableOverrides"].as_object() {
                 for (k, v) in overrides {
-                    stage.variables.insert(k.clone(), v.as_str().unwrap_or_default().to_owned());
+                    stage
+                        .variables
+                        .insert(k.clone(), v.as_str().unwrap_or_default().to_owned());
                 }
             }
         }
@@ -454,7 +561,7 @@ async fn delete(
     Path((api_id, stage_name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let mut tx = state.store.begin().await?;
-    let (api_id, _) = load(&mut tx, &caller, &api_id, &stage_name).await?;
+    let (api_id, _, _) = load(&mut tx, &caller, &api_id, &stage_name).await?;
     stage_store::delete(&mut tx, &caller.account_id, &api_id, &stage_name).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(no_content(StatusCode::ACCEPTED))
@@ -465,22 +572,63 @@ mod tests {
     use super::*;
 
     fn op(op: Op, path: &str, value: Option<&str>) -> PatchOp {
-        PatchOp { op, path: path.into(), value: value.map(Into::into), from: None }
+        PatchOp {
+            op,
+            path: path.into(),
+            value: value.map(Into::into),
+            from: None,
+        }
     }
 
     #[test]
     fn method_settings_keys_follow_aws() {
         let mut stage = Stage::default();
-        apply(&mut stage, &op(Op::Replace, "/*/*/throttling/burstLimit", Some("123"))).unwrap();
-        apply(&mut stage, &op(Op::Replace, "/*/*/caching/enabled", Some("true"))).unwrap();
-        apply(&mut stage, &op(Op::Replace, "/~1test/GET/throttling/burstLimit", Some("124"))).unwrap();
-        apply(&mut stage, &op(Op::Replace, "/~1pets~1{id}/GET/throttling/rateLimit", Some("5"))).unwrap();
+        apply(
+            &mut stage,
+            &op(Op::Replace, "/*/*/throttling/burstLimit", Some("123")),
+        )
+        .unwrap();
+        apply(
+            &mut stage,
+            &op(Op::Replace, "/*/*/caching/enabled", Some("true")),
+        )
+        .unwrap();
+        apply(
+            &mut stage,
+            &op(
+                Op::Replace,
+                "/~1test/GET/throttling/burstLimit",
+                Some("124"),
+            ),
+        )
+        .unwrap();
+        apply(
+            &mut stage,
+            &op(
+                Op::Replace,
+                "/~1pets~1{id}/GET/throttling/rateLimit",
+                Some("5"),
+            ),
+        )
+        .unwrap();
+        apply(
+            &mut stage,
+            &op(Op::Replace, "/test/GET/throttling/rateLimit", Some("6")),
+        )
+        .unwrap();
         let all = &stage.method_settings["*/*"];
         assert_eq!(all.throttling_burst_limit, 123);
         assert!(all.caching_enabled);
         assert_eq!(all.throttling_rate_limit, 10000.0);
-        assert_eq!(stage.method_settings["test/GET"].throttling_burst_limit, 124);
-        assert_eq!(stage.method_settings["pets/{id}/GET"].throttling_rate_limit, 5.0);
+        assert_eq!(
+            stage.method_settings["~1test/GET"].throttling_burst_limit,
+            124
+        );
+        assert_eq!(
+            stage.method_settings["~1pets~1{id}/GET"].throttling_rate_limit,
+            5.0
+        );
+        assert_eq!(stage.method_settings["test/GET"].throttling_rate_limit, 6.0);
         apply(&mut stage, &op(Op::Remove, "/*/*", None)).unwrap();
         assert!(!stage.method_settings.contains_key("*/*"));
     }
@@ -488,11 +636,35 @@ mod tests {
     #[test]
     fn unknown_paths_and_values_are_refused() {
         let mut stage = Stage::default();
-        let e = apply(&mut stage, &op(Op::Replace, "/documentation_version", Some("1"))).unwrap_err();
-        assert!(e.to_string().starts_with("Invalid method setting path: /documentation_version. Must be one of: [/deploymentId"));
-        assert!(apply(&mut stage, &op(Op::Replace, "/*/*/throttling/burstLimit", Some("x"))).is_err());
-        assert!(apply(&mut stage, &op(Op::Replace, "/variables/bad name", Some("v"))).is_err());
-        assert!(apply(&mut stage, &op(Op::Replace, "/variables/ok", Some("has space"))).is_err());
+        let e = apply(
+            &mut stage,
+            &op(Op::Replace, "/documentation_version", Some("1")),
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with(
+            "Invalid method setting path: /documentation_version. Must be one of: [/deploymentId"
+        ));
+        assert!(
+            apply(
+                &mut stage,
+                &op(Op::Replace, "/*/*/throttling/burstLimit", Some("x"))
+            )
+            .is_err()
+        );
+        assert!(
+            apply(
+                &mut stage,
+                &op(Op::Replace, "/variables/bad name", Some("v"))
+            )
+            .is_err()
+        );
+        assert!(
+            apply(
+                &mut stage,
+                &op(Op::Replace, "/variables/ok", Some("has space"))
+            )
+            .is_err()
+        );
         assert!(apply(&mut stage, &op(Op::Copy, "/deploymentId", None)).is_err());
     }
 

@@ -237,8 +237,13 @@ impl RestApiDoc {
         false
     }
 
-    pub fn children_of<'a>(&'a self, parent_id: &'a str) -> impl Iterator<Item = &'a Resource> + 'a {
-        self.resources.values().filter(move |r| r.parent_id.as_deref() == Some(parent_id))
+    pub fn children_of<'a>(
+        &'a self,
+        parent_id: &'a str,
+    ) -> impl Iterator<Item = &'a Resource> + 'a {
+        self.resources
+            .values()
+            .filter(move |r| r.parent_id.as_deref() == Some(parent_id))
     }
 
     /// Ids of a resource and everything below it.

@@ -29,15 +29,17 @@ fn row(r: sqlx::any::AnyRow) -> DeploymentRow {
 }
 
 pub async fn insert(conn: &mut AnyConnection, d: &DeploymentRow) -> StoreResult<()> {
-    sqlx::query(AssertSqlSafe(format!("INSERT INTO deployments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)")))
-        .bind(&d.api_id)
-        .bind(&d.deployment_id)
-        .bind(&d.account_id)
-        .bind(d.created_at)
-        .bind(&d.doc)
-        .bind(&d.snapshot)
-        .execute(conn)
-        .await?;
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO deployments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+    )))
+    .bind(&d.api_id)
+    .bind(&d.deployment_id)
+    .bind(&d.account_id)
+    .bind(d.created_at)
+    .bind(&d.doc)
+    .bind(&d.snapshot)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -58,7 +60,11 @@ pub async fn get(
     Ok(r.map(row))
 }
 
-pub async fn list(conn: &mut AnyConnection, account_id: &str, api_id: &str) -> StoreResult<Vec<DeploymentRow>> {
+pub async fn list(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    api_id: &str,
+) -> StoreResult<Vec<DeploymentRow>> {
     let rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM deployments WHERE account_id = $1 AND api_id = $2 ORDER BY created_at, deployment_id"
     )))
@@ -92,11 +98,13 @@ pub async fn delete(
     api_id: &str,
     deployment_id: &str,
 ) -> StoreResult<bool> {
-    let done = sqlx::query("DELETE FROM deployments WHERE account_id = $1 AND api_id = $2 AND deployment_id = $3")
-        .bind(account_id)
-        .bind(api_id)
-        .bind(deployment_id)
-        .execute(conn)
-        .await?;
+    let done = sqlx::query(
+        "DELETE FROM deployments WHERE account_id = $1 AND api_id = $2 AND deployment_id = $3",
+    )
+    .bind(account_id)
+    .bind(api_id)
+    .bind(deployment_id)
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() > 0)
 }

@@ -60,7 +60,12 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(url)?;
         let pool = match backend {
-            Backend::Postgres => AnyPoolOptions::new().max_connections(16).connect_with(options).await?,
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .connect_with(options)
+                    .await?
+            }
             // SQLite allows one writer; a single connection serialises calls
             // instead of failing them with SQLITE_BUSY.
             Backend::Sqlite => {

@@ -15,7 +15,13 @@ pub struct RestApiRow {
 }
 
 fn row(r: sqlx::any::AnyRow) -> RestApiRow {
-    RestApiRow { api_id: r.get(0), account_id: r.get(1), created_at: r.get(2), version: r.get(3), doc: r.get(4) }
+    RestApiRow {
+        api_id: r.get(0),
+        account_id: r.get(1),
+        created_at: r.get(2),
+        version: r.get(3),
+        doc: r.get(4),
+    }
 }
 
 pub async fn insert(conn: &mut AnyConnection, api: &RestApiRow) -> StoreResult<()> {
@@ -33,7 +39,11 @@ pub async fn insert(conn: &mut AnyConnection, api: &RestApiRow) -> StoreResult<(
 }
 
 /// Looks an API up within one tenant: another tenant's id is simply absent.
-pub async fn get(conn: &mut AnyConnection, account_id: &str, api_id: &str) -> StoreResult<Option<RestApiRow>> {
+pub async fn get(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    api_id: &str,
+) -> StoreResult<Option<RestApiRow>> {
     let r = sqlx::query(
         "SELECT api_id, account_id, created_at, version, doc FROM rest_apis WHERE account_id = $1 AND api_id = $2",
     )
@@ -73,17 +83,23 @@ pub async fn update(
     .bind(expected_version)
     .execute(conn)
     .await?;
-    if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::ConcurrentModification) }
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::ConcurrentModification)
+    }
 }
 
 /// Deletes the API with its stages and deployments; returns whether it existed.
 pub async fn delete(conn: &mut AnyConnection, account_id: &str, api_id: &str) -> StoreResult<bool> {
     for table in ["stages", "deployments"] {
-        sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE account_id = $1 AND api_id = $2")))
-            .bind(account_id)
-            .bind(api_id)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE account_id = $1 AND api_id = $2"
+        )))
+        .bind(account_id)
+        .bind(api_id)
+        .execute(&mut *conn)
+        .await?;
     }
     let done = sqlx::query("DELETE FROM rest_apis WHERE account_id = $1 AND api_id = $2")
         .bind(account_id)

@@ -2,7 +2,7 @@
 
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use super::StoreResult;
+use super::{StoreError, StoreResult};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageRow {
@@ -11,10 +11,12 @@ pub struct StageRow {
     pub account_id: String,
     pub deployment_id: String,
     pub created_at: i64,
+    /// Bumped by every update; an update names the version it read.
+    pub version: i64,
     pub doc: String,
 }
 
-const COLUMNS: &str = "api_id, stage_name, account_id, deployment_id, created_at, doc";
+const COLUMNS: &str = "api_id, stage_name, account_id, deployment_id, created_at, version, doc";
 
 fn row(r: sqlx::any::AnyRow) -> StageRow {
     StageRow {
@@ -23,20 +25,24 @@ fn row(r: sqlx::any::AnyRow) -> StageRow {
         account_id: r.get(2),
         deployment_id: r.get(3),
         created_at: r.get(4),
-        doc: r.get(5),
+        version: r.get(5),
+        doc: r.get(6),
     }
 }
 
 pub async fn insert(conn: &mut AnyConnection, s: &StageRow) -> StoreResult<()> {
-    sqlx::query(AssertSqlSafe(format!("INSERT INTO stages ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)")))
-        .bind(&s.api_id)
-        .bind(&s.stage_name)
-        .bind(&s.account_id)
-        .bind(&s.deployment_id)
-        .bind(s.created_at)
-        .bind(&s.doc)
-        .execute(conn)
-        .await?;
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO stages ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    )))
+    .bind(&s.api_id)
+    .bind(&s.stage_name)
+    .bind(&s.account_id)
+    .bind(&s.deployment_id)
+    .bind(s.created_at)
+    .bind(s.version)
+    .bind(&s.doc)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -76,26 +82,39 @@ pub async fn list(
     Ok(rows.into_iter().map(row).collect())
 }
 
+/// Writes `s` if the stored row is still at `s.version` (the version read), bumping it.
 pub async fn update(conn: &mut AnyConnection, s: &StageRow) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE stages SET deployment_id = $1, doc = $2 WHERE account_id = $3 AND api_id = $4 AND stage_name = $5",
+    let done = sqlx::query(
+        "UPDATE stages SET deployment_id = $1, doc = $2, version = version + 1 \
+         WHERE account_id = $3 AND api_id = $4 AND stage_name = $5 AND version = $6",
     )
     .bind(&s.deployment_id)
     .bind(&s.doc)
     .bind(&s.account_id)
     .bind(&s.api_id)
     .bind(&s.stage_name)
+    .bind(s.version)
     .execute(conn)
     .await?;
-    Ok(())
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::ConcurrentModification)
+    }
 }
 
-pub async fn delete(conn: &mut AnyConnection, account_id: &str, api_id: &str, stage_name: &str) -> StoreResult<bool> {
-    let done = sqlx::query("DELETE FROM stages WHERE account_id = $1 AND api_id = $2 AND stage_name = $3")
-        .bind(account_id)
-        .bind(api_id)
-        .bind(stage_name)
-        .execute(conn)
-        .await?;
+pub async fn delete(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    api_id: &str,
+    stage_name: &str,
+) -> StoreResult<bool> {
+    let done =
+        sqlx::query("DELETE FROM stages WHERE account_id = $1 AND api_id = $2 AND stage_name = $3")
+            .bind(account_id)
+            .bind(api_id)
+            .bind(stage_name)
+            .execute(conn)
+            .await?;
     Ok(done.rows_affected() > 0)
 }

@@ -29,12 +29,19 @@ pub async fn insert_tenant(conn: &mut AnyConnection, tenant: &TenantRow) -> Stor
     Ok(())
 }
 
-pub async fn get_tenant(conn: &mut AnyConnection, account_id: &str) -> StoreResult<Option<TenantRow>> {
+pub async fn get_tenant(
+    conn: &mut AnyConnection,
+    account_id: &str,
+) -> StoreResult<Option<TenantRow>> {
     let row = sqlx::query("SELECT account_id, name, created_at FROM tenants WHERE account_id = $1")
         .bind(account_id)
         .fetch_optional(conn)
         .await?;
-    Ok(row.map(|r| TenantRow { account_id: r.get(0), name: r.get(1), created_at: r.get(2) }))
+    Ok(row.map(|r| TenantRow {
+        account_id: r.get(0),
+        name: r.get(1),
+        created_at: r.get(2),
+    }))
 }
 
 pub async fn list_tenants(conn: &mut AnyConnection) -> StoreResult<Vec<TenantRow>> {
@@ -43,7 +50,11 @@ pub async fn list_tenants(conn: &mut AnyConnection) -> StoreResult<Vec<TenantRow
         .await?;
     Ok(rows
         .into_iter()
-        .map(|r| TenantRow { account_id: r.get(0), name: r.get(1), created_at: r.get(2) })
+        .map(|r| TenantRow {
+            account_id: r.get(0),
+            name: r.get(1),
+            created_at: r.get(2),
+        })
         .collect())
 }
 
@@ -61,10 +72,18 @@ pub async fn insert_access_key(conn: &mut AnyConnection, key: &AccessKeyRow) -> 
 }
 
 fn key_row(r: sqlx::any::AnyRow) -> AccessKeyRow {
-    AccessKeyRow { access_key_id: r.get(0), account_id: r.get(1), secret_sealed: r.get(2), created_at: r.get(3) }
+    AccessKeyRow {
+        access_key_id: r.get(0),
+        account_id: r.get(1),
+        secret_sealed: r.get(2),
+        created_at: r.get(3),
+    }
 }
 
-pub async fn get_access_key(conn: &mut AnyConnection, access_key_id: &str) -> StoreResult<Option<AccessKeyRow>> {
+pub async fn get_access_key(
+    conn: &mut AnyConnection,
+    access_key_id: &str,
+) -> StoreResult<Option<AccessKeyRow>> {
     let row = sqlx::query(
         "SELECT access_key_id, account_id, secret_sealed, created_at FROM access_keys WHERE access_key_id = $1",
     )
@@ -74,7 +93,10 @@ pub async fn get_access_key(conn: &mut AnyConnection, access_key_id: &str) -> St
     Ok(row.map(key_row))
 }
 
-pub async fn list_access_keys(conn: &mut AnyConnection, account_id: &str) -> StoreResult<Vec<AccessKeyRow>> {
+pub async fn list_access_keys(
+    conn: &mut AnyConnection,
+    account_id: &str,
+) -> StoreResult<Vec<AccessKeyRow>> {
     let rows = sqlx::query(
         "SELECT access_key_id, account_id, secret_sealed, created_at FROM access_keys \
          WHERE account_id = $1 ORDER BY created_at, access_key_id",
@@ -109,7 +131,10 @@ pub async fn insert_admin_token(
     Ok(())
 }
 
-pub async fn get_admin_token_hash(conn: &mut AnyConnection, token_id: &str) -> StoreResult<Option<String>> {
+pub async fn get_admin_token_hash(
+    conn: &mut AnyConnection,
+    token_id: &str,
+) -> StoreResult<Option<String>> {
     let row = sqlx::query("SELECT hash FROM admin_tokens WHERE token_id = $1")
         .bind(token_id)
         .fetch_optional(conn)

@@ -2,8 +2,8 @@
 
 pub mod sealing;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::Rng;
 use rand::distributions::Alphanumeric;
 use sha2::{Digest, Sha256};
@@ -56,20 +56,36 @@ impl Tenancy {
     }
 
     /// Creates a tenant; a 12-digit id is generated unless one is given.
-    pub async fn create_tenant(&self, name: &str, account_id: Option<&str>) -> Result<TenantRow, TenancyError> {
+    pub async fn create_tenant(
+        &self,
+        name: &str,
+        account_id: Option<&str>,
+    ) -> Result<TenantRow, TenancyError> {
         let account_id = match account_id.filter(|a| !a.is_empty()) {
             Some(id) if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) => id.to_owned(),
-            Some(id) => return Err(TenancyError::Invalid(format!("account id must be 12 digits, got '{id}'"))),
+            Some(id) => {
+                return Err(TenancyError::Invalid(format!(
+                    "account id must be 12 digits, got '{id}'"
+                )));
+            }
             None => {
                 let mut rng = rand::thread_rng();
-                (0..12).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect()
+                (0..12)
+                    .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+                    .collect()
             }
         };
         let mut tx = self.store.begin().await?;
         if tenants::get_tenant(&mut tx, &account_id).await?.is_some() {
-            return Err(TenancyError::Conflict(format!("tenant {account_id} already exists")));
+            return Err(TenancyError::Conflict(format!(
+                "tenant {account_id} already exists"
+            )));
         }
-        let tenant = TenantRow { account_id, name: name.to_owned(), created_at: now_epoch() };
+        let tenant = TenantRow {
+            account_id,
+            name: name.to_owned(),
+            created_at: now_epoch(),
+        };
         tenants::insert_tenant(&mut tx, &tenant).await?;
         tx.commit().await?;
         Ok(tenant)
@@ -81,7 +97,10 @@ impl Tenancy {
     }
 
     /// Creates an access key with a generated id and secret.
-    pub async fn create_access_key(&self, account_id: &str) -> Result<(String, String), TenancyError> {
+    pub async fn create_access_key(
+        &self,
+        account_id: &str,
+    ) -> Result<(String, String), TenancyError> {
         let id = format!("AKIA{}", random_string(16).to_ascii_uppercase());
         let secret = random_string(40);
         self.add_access_key(account_id, &id, &secret).await?;
@@ -89,13 +108,22 @@ impl Tenancy {
     }
 
     /// Stores a given key pair (standalone's `test`/`test`).
-    pub async fn add_access_key(&self, account_id: &str, id: &str, secret: &str) -> Result<(), TenancyError> {
+    pub async fn add_access_key(
+        &self,
+        account_id: &str,
+        id: &str,
+        secret: &str,
+    ) -> Result<(), TenancyError> {
         let mut tx = self.store.begin().await?;
         if tenants::get_tenant(&mut tx, account_id).await?.is_none() {
-            return Err(TenancyError::NotFound(format!("tenant {account_id} does not exist")));
+            return Err(TenancyError::NotFound(format!(
+                "tenant {account_id} does not exist"
+            )));
         }
         if tenants::get_access_key(&mut tx, id).await?.is_some() {
-            return Err(TenancyError::Conflict(format!("access key {id} already exists")));
+            return Err(TenancyError::Conflict(format!(
+                "access key {id} already exists"
+            )));
         }
         let row = AccessKeyRow {
             access_key_id: id.to_owned(),
@@ -108,10 +136,15 @@ impl Tenancy {
         Ok(())
     }
 
-    pub async fn list_access_keys(&self, account_id: &str) -> Result<Vec<AccessKeyRow>, TenancyError> {
+    pub async fn list_access_keys(
+        &self,
+        account_id: &str,
+    ) -> Result<Vec<AccessKeyRow>, TenancyError> {
         let mut tx = self.store.begin().await?;
         if tenants::get_tenant(&mut tx, account_id).await?.is_none() {
-            return Err(TenancyError::NotFound(format!("tenant {account_id} does not exist")));
+            return Err(TenancyError::NotFound(format!(
+                "tenant {account_id} does not exist"
+            )));
         }
         Ok(tenants::list_access_keys(&mut tx, account_id).await?)
     }
@@ -119,7 +152,9 @@ impl Tenancy {
     pub async fn delete_access_key(&self, id: &str) -> Result<(), TenancyError> {
         let mut tx = self.store.begin().await?;
         if !tenants::delete_access_key(&mut tx, id).await? {
-            return Err(TenancyError::NotFound(format!("access key {id} does not exist")));
+            return Err(TenancyError::NotFound(format!(
+                "access key {id} does not exist"
+            )));
         }
         tx.commit().await?;
         Ok(())
@@ -131,20 +166,29 @@ impl Tenancy {
         let Some(row) = tenants::get_access_key(&mut tx, access_key_id).await? else {
             return Ok(None);
         };
-        Ok(Some(KeyOwner { account_id: row.account_id, secret: self.sealer.open(&row.secret_sealed)? }))
+        Ok(Some(KeyOwner {
+            account_id: row.account_id,
+            secret: self.sealer.open(&row.secret_sealed)?,
+        }))
     }
 
     /// Makes sure the tenant and key pair exist (idempotent; for standalone).
     pub async fn ensure_dev_credentials(&self) -> Result<(), TenancyError> {
         let mut tx = self.store.begin().await?;
-        let has_tenant = tenants::get_tenant(&mut tx, DEV_ACCOUNT_ID).await?.is_some();
-        let has_key = tenants::get_access_key(&mut tx, DEV_ACCESS_KEY_ID).await?.is_some();
+        let has_tenant = tenants::get_tenant(&mut tx, DEV_ACCOUNT_ID)
+            .await?
+            .is_some();
+        let has_key = tenants::get_access_key(&mut tx, DEV_ACCESS_KEY_ID)
+            .await?
+            .is_some();
         drop(tx);
         if !has_tenant {
-            self.create_tenant("standalone", Some(DEV_ACCOUNT_ID)).await?;
+            self.create_tenant("standalone", Some(DEV_ACCOUNT_ID))
+                .await?;
         }
         if !has_key {
-            self.add_access_key(DEV_ACCOUNT_ID, DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY).await?;
+            self.add_access_key(DEV_ACCOUNT_ID, DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY)
+                .await?;
         }
         Ok(())
     }
@@ -152,18 +196,29 @@ impl Tenancy {
     /// Registers an operator token (stored as an argon2 hash); idempotent.
     pub async fn ensure_admin_token(&self, token: &str) -> Result<(), TenancyError> {
         if token.len() < 16 {
-            return Err(TenancyError::Invalid("an admin token must be at least 16 characters".into()));
+            return Err(TenancyError::Invalid(
+                "an admin token must be at least 16 characters".into(),
+            ));
         }
         let token_id = admin_token_id(token);
         let mut tx = self.store.begin().await?;
-        if tenants::get_admin_token_hash(&mut tx, &token_id).await?.is_some() {
+        if tenants::get_admin_token_hash(&mut tx, &token_id)
+            .await?
+            .is_some()
+        {
             return Ok(());
         }
-        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-        let hash = Argon2::default()
-            .hash_password(token.as_bytes(), &salt)
-            .map_err(|e| TenancyError::Invalid(format!("cannot hash admin token: {e}")))?
-            .to_string();
+        let token = token.to_owned();
+        // argon2 is deliberately slow: keep it off the async workers.
+        let hash = tokio::task::spawn_blocking(move || {
+            let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+            Argon2::default()
+                .hash_password(token.as_bytes(), &salt)
+                .map(|h| h.to_string())
+        })
+        .await
+        .map_err(|e| TenancyError::Invalid(format!("cannot hash admin token: {e}")))?
+        .map_err(|e| TenancyError::Invalid(format!("cannot hash admin token: {e}")))?;
         tenants::insert_admin_token(&mut tx, &token_id, &hash, now_epoch()).await?;
         tx.commit().await?;
         Ok(())
@@ -171,13 +226,22 @@ impl Tenancy {
 
     pub async fn verify_admin_token(&self, token: &str) -> Result<bool, TenancyError> {
         let mut tx = self.store.begin().await?;
-        let Some(hash) = tenants::get_admin_token_hash(&mut tx, &admin_token_id(token)).await? else {
+        let Some(hash) = tenants::get_admin_token_hash(&mut tx, &admin_token_id(token)).await?
+        else {
             return Ok(false);
         };
-        let Ok(parsed) = PasswordHash::new(&hash) else {
-            return Ok(false);
-        };
-        Ok(Argon2::default().verify_password(token.as_bytes(), &parsed).is_ok())
+        drop(tx);
+        let token = token.to_owned();
+        let verified = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash).is_ok_and(|parsed| {
+                Argon2::default()
+                    .verify_password(token.as_bytes(), &parsed)
+                    .is_ok()
+            })
+        })
+        .await
+        .unwrap_or(false);
+        Ok(verified)
     }
 }
 
@@ -188,5 +252,9 @@ fn admin_token_id(token: &str) -> String {
 
 /// Random ASCII letters and digits.
 pub fn random_string(len: usize) -> String {
-    rand::thread_rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
 }

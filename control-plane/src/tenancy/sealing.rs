@@ -36,7 +36,9 @@ impl Sealer {
         if bytes.len() != KEY_LEN {
             return Err(SealError::BadKey);
         }
-        Ok(Self { cipher: ChaCha20Poly1305::new(Key::from_slice(&bytes)) })
+        Ok(Self {
+            cipher: ChaCha20Poly1305::new(Key::from_slice(&bytes)),
+        })
     }
 
     /// A fresh random key, base64-encoded.
@@ -79,9 +81,15 @@ mod tests {
         let sealer = Sealer::from_base64(&Sealer::generate_key()).unwrap();
         let sealed = sealer.seal("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
         assert!(!sealed.contains("wJalr"));
-        assert_eq!(sealer.open(&sealed).unwrap(), "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+        assert_eq!(
+            sealer.open(&sealed).unwrap(),
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+        );
         // Two seals of one secret differ (fresh nonce each time).
-        assert_ne!(sealed, sealer.seal("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"));
+        assert_ne!(
+            sealed,
+            sealer.seal("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+        );
     }
 
     #[test]
