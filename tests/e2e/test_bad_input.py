@@ -98,6 +98,14 @@ def test_invalid_patch_op(gw, api):
     assert strip_meta(c.get_rest_api(restApiId=api["id"])) == before
 
 
+def test_patch_op_without_path_is_an_invalid_path(gw, api):
+    c = gw.client()
+    before = strip_meta(c.get_rest_api(restApiId=api["id"]))
+    resp = signed_request(gw, "PATCH", f"/restapis/{api['id']}", {"patchOperations": [{"op": "replace", "value": "x"}]})
+    check_raw_error(resp, "BadRequestException", 400, prefix="Invalid patch path")
+    assert strip_meta(c.get_rest_api(restApiId=api["id"])) == before
+
+
 def test_patch_value_of_wrong_type(gw, api):
     c = gw.client()
     root = api["rootResourceId"]

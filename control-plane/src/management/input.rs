@@ -54,6 +54,8 @@ impl Op {
 #[derive(Debug, Clone, Deserialize)]
 pub struct PatchOp {
     pub op: Op,
+    /// Missing reads as empty, so it fails as an invalid path (AWS: 400), not as bad JSON.
+    #[serde(default)]
     pub path: String,
     #[serde(default)]
     pub value: Option<String>,
