@@ -7,6 +7,9 @@ use anyhow::Context;
 use apigw_control_plane::config::{ControlPlaneConfig, ManagementConfig};
 use apigw_control_plane::operator::{self, AdminCommand};
 use apigw_control_plane::server::{ControlPlane, shutdown_signal};
+use apigw_control_plane::tenancy::random_string;
+use apigw_data_plane::node::DataPlaneConfig;
+use apigw_data_plane::subscriber::SubscriberConfig;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -34,6 +37,8 @@ enum Command {
         management_port: u16,
         #[arg(long, default_value_t = 8082)]
         grpc_port: u16,
+        #[arg(long, default_value_t = 9464)]
+        metrics_port: u16,
         #[arg(long, env = "APIGW_REGION", default_value = "us-east-1")]
         region: String,
     },
@@ -56,8 +61,33 @@ enum Command {
         #[arg(long, env = "APIGW_REGION", default_value = "us-east-1")]
         region: String,
     },
-    /// The proxy serving published APIs (arrives with the data-plane work).
-    DataPlane,
+    /// The proxy serving published APIs, fed by a control plane over gRPC.
+    DataPlane {
+        #[arg(
+            long,
+            env = "APIGW_CONTROL_PLANE",
+            default_value = "http://127.0.0.1:8082"
+        )]
+        control_plane: String,
+        /// Unique per node; shown by `apigw admin nodes list`.
+        #[arg(long, env = "APIGW_NODE_ID")]
+        node_id: Option<String>,
+        #[arg(long, env = "APIGW_REGION", default_value = "us-east-1")]
+        region: String,
+        #[arg(long, env = "APIGW_ENDPOINT_CLASS", default_value = "public", value_parser = ["public", "private"])]
+        endpoint_class: String,
+        #[arg(long, env = "APIGW_HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+        host: IpAddr,
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        #[arg(long, default_value_t = 9464)]
+        metrics_port: u16,
+        /// Holds the last-known-good config, served at boot when the control plane is away.
+        #[arg(long, env = "APIGW_STATE_DIR", default_value = "./.apigw-data-plane")]
+        state_dir: PathBuf,
+        #[arg(long, env = "APIGW_BASE_DOMAIN", default_value = "localhost")]
+        base_domain: String,
+    },
     /// Operator administration through the control plane's gRPC admin service.
     Admin {
         #[arg(
@@ -140,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
             data_plane_port,
             management_port,
             grpc_port,
+            metrics_port,
             region,
         } => {
             apigw::standalone::run(apigw::standalone::StandaloneConfig {
@@ -148,6 +179,7 @@ async fn main() -> anyhow::Result<()> {
                 data_plane_port,
                 management_port,
                 grpc_port,
+                metrics_port,
                 region,
             })
             .await
@@ -178,10 +210,33 @@ async fn main() -> anyhow::Result<()> {
                 .await?;
             Ok(())
         }
-        Command::DataPlane => {
-            anyhow::bail!(
-                "the data plane is not part of this build yet (it arrives with the data-plane work)"
-            )
+        Command::DataPlane {
+            control_plane,
+            node_id,
+            region,
+            endpoint_class,
+            host,
+            port,
+            metrics_port,
+            state_dir,
+            base_domain,
+        } => {
+            let node_id = node_id
+                .unwrap_or_else(|| format!("node-{}", random_string(8).to_ascii_lowercase()));
+            let config = DataPlaneConfig {
+                listen: SocketAddr::new(host, port),
+                metrics_listen: SocketAddr::new(host, metrics_port),
+                base_domain,
+                subscriber: SubscriberConfig {
+                    control_plane,
+                    node_id,
+                    region,
+                    endpoint_class,
+                    last_known_good: state_dir.join("last-known-good.json"),
+                },
+            };
+            apigw_data_plane::node::run(config, shutdown_signal()).await?;
+            Ok(())
         }
         Command::Admin {
             control_plane,

@@ -11,6 +11,9 @@ use apigw_control_plane::store::Store;
 use apigw_control_plane::tenancy::{
     DEV_ACCESS_KEY_ID, DEV_ACCOUNT_ID, DEV_SECRET_ACCESS_KEY, Sealer, random_string,
 };
+use apigw_data_plane::node::DataPlaneConfig;
+use apigw_data_plane::subscriber::SubscriberConfig;
+use tokio::sync::watch;
 
 #[derive(Debug, Clone)]
 pub struct StandaloneConfig {
@@ -19,6 +22,7 @@ pub struct StandaloneConfig {
     pub data_plane_port: u16,
     pub management_port: u16,
     pub grpc_port: u16,
+    pub metrics_port: u16,
     pub region: String,
 }
 
@@ -52,8 +56,16 @@ pub async fn run(config: StandaloneConfig) -> anyhow::Result<()> {
         config.grpc_port
     );
     println!(
-        "  data plane (port {}): not in this build yet; it arrives with the data-plane work",
+        "  data plane (invoke URLs):                          http://{host}:{}/restapis/{{api_id}}/{{stage}}/_user_request_/…",
         config.data_plane_port
+    );
+    println!(
+        "                                                     http://{{api_id}}.execute-api.localhost:{}/{{stage}}/…",
+        config.data_plane_port
+    );
+    println!(
+        "  metrics:                                           http://{host}:{}/metrics",
+        config.metrics_port
     );
     println!("  data dir: {}", config.data_dir.display());
     println!(
@@ -67,7 +79,37 @@ pub async fn run(config: StandaloneConfig) -> anyhow::Result<()> {
         "  try: AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws --region {} --endpoint-url http://{host}:{} apigateway get-rest-apis",
         config.region, config.management_port
     );
-    control_plane.serve(shutdown_signal()).await?;
+    // The in-process data plane subscribes to this process's own gRPC port:
+    // one snapshot path for every mode.
+    let data_plane = DataPlaneConfig {
+        listen: SocketAddr::new(config.host, config.data_plane_port),
+        metrics_listen: SocketAddr::new(config.host, config.metrics_port),
+        base_domain: "localhost".into(),
+        subscriber: SubscriberConfig {
+            control_plane: format!("http://{}", SocketAddr::new(config.host, config.grpc_port)),
+            node_id: "standalone".into(),
+            region: config.region.clone(),
+            endpoint_class: "public".into(),
+            last_known_good: config
+                .data_dir
+                .join("data-plane")
+                .join("last-known-good.json"),
+        },
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let (cp, dp) = tokio::join!(
+        control_plane.serve(stopped(stop_rx.clone())),
+        apigw_data_plane::node::run(data_plane, stopped(stop_rx)),
+    );
+    cp?;
+    dp?;
     Ok(())
 }
 

@@ -9,9 +9,12 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::config::ControlPlaneConfig;
+use crate::feed::ConfigFeed;
 use crate::grpc::admin::{self, NodeRegistry};
+use crate::grpc::config as config_service;
 use crate::management::{self, AppState};
-use crate::store::{Store, StoreError};
+use crate::publish;
+use crate::store::{Backend, Store, StoreError};
 use crate::tenancy::sealing::SealError;
 use crate::tenancy::{Sealer, Tenancy, TenancyError};
 
@@ -40,10 +43,12 @@ pub struct ControlPlane {
     store: Store,
     tenancy: Tenancy,
     nodes: NodeRegistry,
+    feed: ConfigFeed,
 }
 
 impl ControlPlane {
-    /// Opens the store (applying migrations) and registers the bootstrap admin token.
+    /// Opens the store (applying migrations), registers the bootstrap admin
+    /// token and publishes config resources for stages that predate them.
     pub async fn open(config: ControlPlaneConfig) -> Result<Self, ServerError> {
         let sealer = Sealer::from_base64(&config.master_key)?;
         let store = Store::open(&config.database_url).await?;
@@ -51,11 +56,15 @@ impl ControlPlane {
         if let Some(token) = &config.bootstrap_admin_token {
             tenancy.ensure_admin_token(token).await?;
         }
+        if let Some(version) = publish::backfill(&store).await? {
+            tracing::info!(version, "published config resources for existing stages");
+        }
         Ok(Self {
             config,
             store,
             tenancy,
             nodes: NodeRegistry::default(),
+            feed: ConfigFeed::new(),
         })
     }
 
@@ -63,11 +72,36 @@ impl ControlPlane {
         &self.tenancy
     }
 
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Wakes config subscribers; bumped after every publishing commit.
+    pub fn feed(&self) -> &ConfigFeed {
+        &self.feed
+    }
+
+    /// The data-plane nodes subscribed to this replica.
+    pub fn nodes(&self) -> &NodeRegistry {
+        &self.nodes
+    }
+
     /// Binds both listeners, then serves until `shutdown` completes.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        // Other replicas' changes arrive as Postgres notifications; SQLite has
+        // no other replica, the local handlers wake the feed themselves.
+        let listener = match self.store.backend() {
+            Backend::Postgres => Some(
+                self.feed
+                    .listen_postgres(&self.config.database_url)
+                    .await
+                    .map_err(StoreError::from)?,
+            ),
+            Backend::Sqlite => None,
+        };
         let management_listener = bind(self.config.management_addr).await?;
         let grpc_listener = bind(self.config.grpc_addr).await?;
         tracing::info!(
@@ -84,18 +118,32 @@ impl ControlPlane {
             store: self.store.clone(),
             tenancy: self.tenancy.clone(),
             config: Arc::new(self.config.management.clone()),
+            feed: self.feed.clone(),
         };
         let router = management::router(state);
         let management = axum::serve(management_listener, router)
             .with_graceful_shutdown(stopped(stop_rx.clone()));
         let grpc = tonic::transport::Server::builder()
             .add_service(admin::service(self.tenancy.clone(), self.nodes.clone()))
+            .add_service(
+                config_service::ConfigServer::new(
+                    self.store.clone(),
+                    self.feed.clone(),
+                    self.nodes.clone(),
+                    self.config.management.default_region.clone(),
+                )
+                .until(stop_rx.clone())
+                .into_service(),
+            )
             .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), stopped(stop_rx));
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
         let (m, g) = tokio::join!(management, grpc);
+        if let Some(listener) = listener {
+            listener.abort();
+        }
         m.map_err(ServerError::Management)?;
         g?;
         self.store.close().await;

@@ -1,58 +1,15 @@
 //! The repository suite, run against both backends: every test below runs
 //! once on SQLite (a temp file) and once on Postgres (a fresh database on
 //! `APIGW_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`).
-//! Postgres being unreachable is a failure, not a skip.
+//! Postgres being unreachable is a failure, not a skip (see `common/`).
 
 use apigw_control_plane::store::deployments::{self, DeploymentRow};
 use apigw_control_plane::store::rest_apis::{self, RestApiRow};
 use apigw_control_plane::store::stages::{self, StageRow};
 use apigw_control_plane::store::tenants::{self, AccessKeyRow, TenantRow};
 use apigw_control_plane::store::{Store, StoreError};
-use sqlx::Connection;
 
-async fn sqlite() -> (Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&Store::sqlite_url(&dir.path().join("t.db")))
-        .await
-        .unwrap();
-    (store, dir)
-}
-
-async fn postgres() -> Store {
-    let admin_url = std::env::var("APIGW_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!(
-        "apigw_store_{}",
-        apigw_control_plane::tenancy::random_string(12).to_lowercase()
-    );
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
-        panic!("PostgreSQL is needed for the repository tests ({admin_url}): {e}. Start it or set APIGW_TEST_POSTGRES_URL.")
-    });
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let (base, _) = admin_url.rsplit_once('/').unwrap();
-    Store::open(&format!("{base}/{name}")).await.unwrap()
-}
-
-/// Defines `mod $name { sqlite(), postgres() }` running `$body(store)`.
-macro_rules! both_backends {
-    ($($name:ident => $body:expr;)*) => {$(
-        mod $name {
-            use super::*;
-            #[tokio::test]
-            async fn on_sqlite() {
-                let (store, _dir) = sqlite().await;
-                ($body)(store).await;
-            }
-            #[tokio::test]
-            async fn on_postgres() {
-                ($body)(postgres().await).await;
-            }
-        }
-    )*};
-}
+mod common;
 
 fn tenant(id: &str) -> TenantRow {
     TenantRow {

@@ -1,3 +1,15 @@
 //! apigw's data plane: the proxy that serves published APIs from deployment
-//! snapshots streamed by the control plane. It arrives with the data-plane
-//! work; this crate holds its place in the workspace.
+//! snapshots streamed by the control plane. It never touches the database and
+//! keeps serving its last-known-good configuration when the control plane is
+//! away.
+
+pub mod body;
+pub mod gateway_response;
+pub mod held;
+pub mod integration;
+pub mod metrics;
+pub mod node;
+pub mod proxy;
+pub mod routing;
+pub mod runtime;
+pub mod subscriber;

@@ -188,9 +188,9 @@ class ServerProcess:
 # --------------------------------------------------------------------------------------------
 
 
-def psql(sql: str) -> None:
+def psql(sql: str, database: str = "postgres") -> None:
     r = subprocess.run(
-        ["psql", "-h", PG_HOST, "-p", PG_PORT, "-U", PG_USER, "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        ["psql", "-h", PG_HOST, "-p", PG_PORT, "-U", PG_USER, "-d", database, "-v", "ON_ERROR_STOP=1", "-c", sql],
         capture_output=True,
         text=True,
         timeout=60,
@@ -298,6 +298,7 @@ def launch_standalone(base: Path, name: str) -> Launch:
         "--data-plane-port", str(data_port),
         "--management-port", str(mgmt_port),
         "--grpc-port", str(grpc_port),
+        "--metrics-port", str(free_port()),
     ]  # fmt: skip
     proc = ServerProcess(name, argv, base / "logs", mgmt_port, cwd=base)
     proc.start()

@@ -1,4 +1,5 @@
-//! gRPC services: operator administration (and, with the data-plane work,
-//! configuration streaming).
+//! gRPC services: operator administration and configuration streaming to
+//! data-plane nodes.
 
 pub mod admin;
+pub mod config;

@@ -78,6 +78,7 @@ async fn create(
         snapshot: serde_json::to_string(&compiled).map_err(StoreError::from)?,
     };
     deployments::insert(&mut tx, &row).await?;
+    let mut published = None;
     if let Some(stage_name) = input.stage_name.filter(|s| !s.is_empty()) {
         let stage = NewStage {
             stage_name,
@@ -90,9 +91,10 @@ async fn create(
             tracing_enabled: input.tracing_enabled,
             ..Default::default()
         };
-        stages::create_or_point(&mut tx, &caller, api.id(), stage).await?;
+        published = stages::create_or_point(&mut tx, &caller, api.id(), stage).await?;
     }
     tx.commit().await.map_err(StoreError::from)?;
+    state.feed.published_opt(published);
     Ok(reply(StatusCode::CREATED, &deployment))
 }
 

@@ -10,6 +10,8 @@ pub mod input;
 mod integrations;
 mod methods;
 mod models;
+#[cfg(test)]
+mod publish_tests;
 mod request_validators;
 mod resources;
 mod rest_apis;
@@ -26,6 +28,7 @@ use serde::Serialize;
 
 use crate::config::ManagementConfig;
 use crate::error::{ApiError, ApiResult};
+use crate::feed::ConfigFeed;
 use crate::model::RestApiDoc;
 use crate::store::rest_apis::{self as api_store, RestApiRow};
 use crate::store::{Store, Tx};
@@ -37,6 +40,8 @@ pub struct AppState {
     pub store: Store,
     pub tenancy: Tenancy,
     pub config: Arc<ManagementConfig>,
+    /// Woken after a commit that published configuration for data-plane nodes.
+    pub feed: ConfigFeed,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -12,9 +12,10 @@ use serde::Deserialize;
 
 use super::auth::Caller;
 use super::input::{self, Op, Paging, PatchRequest, json, list_body, one_of, page};
-use super::{AppState, LoadedApi, ids, invalid_api, modify_api, no_content, read_api, reply};
+use super::{AppState, LoadedApi, ids, invalid_api, no_content, read_api, reply};
 use crate::error::{ApiError, ApiResult};
 use crate::model::{EndpointConfiguration, Resource, RestApi, RestApiDoc, Tags};
+use crate::publish;
 use crate::store::rest_apis::{self, RestApiRow};
 use crate::store::{StoreError, now_epoch};
 
@@ -191,14 +192,23 @@ async fn update(
     body: Bytes,
 ) -> ApiResult<Response> {
     let patch: PatchRequest = json(&body)?;
-    let api = modify_api(&state, &caller, &api_id, |doc| {
-        for op in &patch.patch_operations {
-            apply(&mut doc.api, op)?;
-        }
-        Ok(doc.api.clone())
-    })
-    .await?;
-    Ok(reply(StatusCode::OK, &api))
+    let mut tx = state.store.begin().await?;
+    let mut api = LoadedApi::load(&mut tx, &caller, &api_id).await?;
+    let endpoint_types = api.doc.api.endpoint_configuration.types.clone();
+    for op in &patch.patch_operations {
+        apply(&mut api.doc.api, op)?;
+    }
+    api.save(&mut tx).await?;
+    // The endpoint type decides which data-plane nodes serve the stages; the
+    // rest of the API's settings reach them with the next deployment.
+    let published = if api.doc.api.endpoint_configuration.types == endpoint_types {
+        None
+    } else {
+        publish::publish_api_stages(&mut tx, &caller.account_id, api.id()).await?
+    };
+    tx.commit().await.map_err(StoreError::from)?;
+    state.feed.published_opt(published);
+    Ok(reply(StatusCode::OK, &api.doc.api))
 }
 
 const PATCH_PATHS: [&str; 9] = [
@@ -295,7 +305,12 @@ async fn delete(
     if !rest_apis::delete(&mut tx, &caller.account_id, &api_id).await? {
         return Err(invalid_api(&caller, &api_id));
     }
+    // After the rows are gone (it reads only config_resources): taking the
+    // config version lock last, like every other writer, avoids lock-order
+    // deadlocks with a concurrent stage update.
+    let published = publish::retract_api(&mut tx, &caller.account_id, &api_id).await?;
     tx.commit().await.map_err(StoreError::from)?;
+    state.feed.published_opt(published);
     Ok(no_content(StatusCode::ACCEPTED))
 }
 

@@ -19,6 +19,7 @@ use super::rest_apis::check_tags;
 use super::{AppState, LoadedApi, no_content, reply};
 use crate::error::{ApiError, ApiResult};
 use crate::model::{MethodSetting, Stage, Tags};
+use crate::publish;
 use crate::store::stages::{self as stage_store, StageRow};
 use crate::store::{StoreError, Tx, deployments, now_epoch};
 
@@ -193,17 +194,19 @@ async fn insert(tx: &mut Tx, caller: &Caller, api_id: &str, input: NewStage) -> 
 }
 
 /// For CreateDeployment's `stageName`: creates the stage, or points an
-/// existing one at the new deployment.
+/// existing one at the new deployment, and publishes it for the data plane.
+/// Returns the published config version, for waking the feed after commit.
 pub(crate) async fn create_or_point(
     tx: &mut Tx,
     caller: &Caller,
     api_id: &str,
     input: NewStage,
-) -> ApiResult<()> {
+) -> ApiResult<Option<u64>> {
+    let stage_name = input.stage_name.clone();
     let Some(row) = stage_store::get(tx, &caller.account_id, api_id, &input.stage_name).await?
     else {
         insert(tx, caller, api_id, input).await?;
-        return Ok(());
+        return Ok(publish::publish_stage(tx, &caller.account_id, api_id, &stage_name).await?);
     };
     check_variables(&input.variables)?;
     let mut stage = from_row(&row)?;
@@ -214,7 +217,7 @@ pub(crate) async fn create_or_point(
     stage.variables.extend(input.variables);
     stage.last_updated_date = now_epoch();
     stage_store::update(tx, &to_row(caller, api_id, &stage, row.version)?).await?;
-    Ok(())
+    Ok(publish::publish_stage(tx, &caller.account_id, api_id, &stage_name).await?)
 }
 
 async fn create(
@@ -235,7 +238,10 @@ async fn create(
     let mut tx = state.store.begin().await?;
     let api = LoadedApi::load(&mut tx, &caller, &api_id).await?;
     let stage = insert(&mut tx, &caller, api.id(), input).await?;
+    let published =
+        publish::publish_stage(&mut tx, &caller.account_id, api.id(), &stage.stage_name).await?;
     tx.commit().await.map_err(StoreError::from)?;
+    state.feed.published_opt(published);
     Ok(reply(StatusCode::CREATED, &stage))
 }
 
@@ -311,7 +317,10 @@ async fn update(
     }
     stage.last_updated_date = now_epoch();
     stage_store::update(&mut tx, &to_row(&caller, &api_id, &stage, version)?).await?;
+    let published =
+        publish::publish_stage(&mut tx, &caller.account_id, &api_id, &stage.stage_name).await?;
     tx.commit().await.map_err(StoreError::from)?;
+    state.feed.published_opt(published);
     Ok(reply(StatusCode::OK, &stage))
 }
 
@@ -563,7 +572,10 @@ async fn delete(
     let mut tx = state.store.begin().await?;
     let (api_id, _, _) = load(&mut tx, &caller, &api_id, &stage_name).await?;
     stage_store::delete(&mut tx, &caller.account_id, &api_id, &stage_name).await?;
+    let published =
+        publish::retract_stage(&mut tx, &caller.account_id, &api_id, &stage_name).await?;
     tx.commit().await.map_err(StoreError::from)?;
+    state.feed.published_opt(published);
     Ok(no_content(StatusCode::ACCEPTED))
 }
 

@@ -15,6 +15,7 @@ use super::stages::invalid_stage;
 use super::{AppState, LoadedApi, modify_api, no_content, read_api, reply};
 use crate::error::{ApiError, ApiResult};
 use crate::model::{Stage, Tags};
+use crate::publish;
 use crate::store::stages::{self, StageRow};
 use crate::store::{StoreError, Tx};
 
@@ -111,7 +112,13 @@ async fn modify_tags(
             change(&mut stage.tags)?;
             row.doc = serde_json::to_string(&stage).map_err(StoreError::from)?;
             stages::update(&mut tx, &row).await?;
+            // Tags are not part of the stage snapshot today, so this normally
+            // publishes nothing; it keeps the resource right if that changes.
+            let published =
+                publish::publish_stage(&mut tx, &row.account_id, &row.api_id, &row.stage_name)
+                    .await?;
             tx.commit().await.map_err(StoreError::from)?;
+            state.feed.published_opt(published);
             Ok(())
         }
     }

@@ -2,6 +2,7 @@
 //! `Any` pool. Every management call runs in one transaction ([`Store::begin`]);
 //! the repositories below take the transaction's connection.
 
+pub mod config;
 pub mod deployments;
 pub mod rest_apis;
 pub mod stages;

@@ -1,0 +1,239 @@
+//! Publishing configuration for data-plane nodes: after a management change,
+//! inside the same transaction, the affected snapshot resources are recomputed
+//! from the rows and written to `config_resources` with a new version (or
+//! turned into tombstones). A call that fails publishes nothing, because its
+//! transaction is rolled back with everything else.
+//!
+//! On Postgres each publication also queues `NOTIFY apigw_config, '<version>'`,
+//! delivered at commit to every control-plane replica; the caller wakes its
+//! own [`ConfigFeed`](crate::feed::ConfigFeed) after commit too.
+//!
+//! Resource keys: `stage/{account_id}/{api_id}/{stage_name}`, whose body is the
+//! JSON of [`StageSnapshot`].
+
+use std::collections::BTreeMap;
+
+use apigw_proto::snapshot::{DeploymentSnapshot, StageSnapshot};
+use serde::Deserialize;
+use serde_json::Value;
+use sqlx::AnyConnection;
+
+use crate::store::config::{self as config_store, ConfigResourceRow};
+use crate::store::{Store, StoreResult, deployments, rest_apis, stages};
+
+/// The Postgres channel replicas LISTEN on; the payload is the new version.
+pub const NOTIFY_CHANNEL: &str = "apigw_config";
+
+/// Endpoint type used when an API names none (AWS's default).
+pub const DEFAULT_ENDPOINT_TYPE: &str = "EDGE";
+
+/// The resource key of a stage.
+pub fn stage_key(account_id: &str, api_id: &str, stage_name: &str) -> String {
+    format!("stage/{account_id}/{api_id}/{stage_name}")
+}
+
+fn api_prefix(account_id: &str, api_id: &str) -> String {
+    format!("stage/{account_id}/{api_id}/")
+}
+
+/// The parts of a stored REST API document publishing needs.
+#[derive(Deserialize)]
+struct ApiParts {
+    #[serde(default)]
+    api: ApiEndpoint,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiEndpoint {
+    #[serde(default)]
+    endpoint_configuration: EndpointTypes,
+}
+
+#[derive(Default, Deserialize)]
+struct EndpointTypes {
+    #[serde(default)]
+    types: Vec<String>,
+}
+
+/// The parts of a stored stage document that travel to the data plane.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StageParts {
+    #[serde(default)]
+    variables: BTreeMap<String, String>,
+    #[serde(default)]
+    method_settings: BTreeMap<String, Value>,
+}
+
+/// What a stage's resource should hold now: `None` when the stage (or its API) is gone.
+async fn compute_stage(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    api_id: &str,
+    stage_name: &str,
+) -> StoreResult<Option<(String, String)>> {
+    let Some(api) = rest_apis::get(conn, account_id, api_id).await? else {
+        return Ok(None);
+    };
+    let Some(stage) = stages::get(conn, account_id, api_id, stage_name).await? else {
+        return Ok(None);
+    };
+    let Some(deployment) = deployments::get(conn, account_id, api_id, &stage.deployment_id).await?
+    else {
+        return Ok(None);
+    };
+    let api: ApiParts = serde_json::from_str(&api.doc)?;
+    let endpoint_type = api
+        .api
+        .endpoint_configuration
+        .types
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| DEFAULT_ENDPOINT_TYPE.to_owned());
+    let parts: StageParts = serde_json::from_str(&stage.doc)?;
+    let deployment: DeploymentSnapshot = serde_json::from_str(&deployment.snapshot)?;
+    let snapshot = StageSnapshot {
+        stage_name: stage.stage_name,
+        variables: parts.variables,
+        method_settings: parts.method_settings,
+        deployment,
+    };
+    Ok(Some((endpoint_type, serde_json::to_string(&snapshot)?)))
+}
+
+/// Takes a new configuration version and queues its notification.
+async fn new_version(conn: &mut AnyConnection) -> StoreResult<i64> {
+    let version = config_store::next_version(conn).await?;
+    config_store::notify(conn, NOTIFY_CHANNEL, version).await?;
+    Ok(version)
+}
+
+/// Recomputes the stage's resource from the rows in `conn`'s transaction and
+/// writes it with a new version. A stage that no longer exists is retracted.
+/// Returns the new version, or `None` when nothing changed for the data plane
+/// (e.g. only the description or tags of the stage were edited).
+pub async fn publish_stage(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    api_id: &str,
+    stage_name: &str,
+) -> StoreResult<Option<u64>> {
+    let key = stage_key(account_id, api_id, stage_name);
+    let Some((endpoint_type, body)) = compute_stage(conn, account_id, api_id, stage_name).await?
+    else {
+        return retract_stage(conn, account_id, api_id, stage_name).await;
+    };
+    if let Some(old) = config_store::get(conn, &key).await?
+        && old.body.as_deref() == Some(body.as_str())
+        && old.endpoint_type == endpoint_type
+    {
+        return Ok(None);
+    }
+    let version = new_version(conn).await?;
+    config_store::upsert(
+        conn,
+        &ConfigResourceRow {
+            resource_key: key,
+            version,
+            account_id: account_id.to_owned(),
+            endpoint_type,
+            body: Some(body),
+        },
+    )
+    .await?;
+    Ok(Some(as_version(version)))
+}
+
+/// Writes a tombstone for the stage with a new version; `None` when there was
+/// nothing live to remove.
+pub async fn retract_stage(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    api_id: &str,
+    stage_name: &str,
+) -> StoreResult<Option<u64>> {
+    let key = stage_key(account_id, api_id, stage_name);
+    let Some(old) = config_store::get(conn, &key).await? else {
+        return Ok(None);
+    };
+    if old.body.is_none() {
+        return Ok(None);
+    }
+    let version = new_version(conn).await?;
+    config_store::upsert(
+        conn,
+        &ConfigResourceRow {
+            version,
+            body: None,
+            ..old
+        },
+    )
+    .await?;
+    Ok(Some(as_version(version)))
+}
+
+/// Tombstones every live stage resource of the API, all under one new
+/// version; `None` when it had none. Works from `config_resources` alone, so
+/// it may run before or after the API's rows are deleted.
+pub async fn retract_api(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    api_id: &str,
+) -> StoreResult<Option<u64>> {
+    let prefix = api_prefix(account_id, api_id);
+    if config_store::list_live_with_prefix(conn, &prefix)
+        .await?
+        .is_empty()
+    {
+        return Ok(None);
+    }
+    let version = new_version(conn).await?;
+    config_store::tombstone_prefix(conn, &prefix, version).await?;
+    Ok(Some(as_version(version)))
+}
+
+/// Republishes every stage of the API (e.g. after its endpoint type changed).
+/// Returns the highest new version, `None` when nothing changed.
+pub async fn publish_api_stages(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    api_id: &str,
+) -> StoreResult<Option<u64>> {
+    let mut last = None;
+    for stage in stages::list(conn, account_id, api_id, None).await? {
+        if let Some(v) = publish_stage(conn, account_id, api_id, &stage.stage_name).await? {
+            last = Some(v);
+        }
+    }
+    Ok(last)
+}
+
+/// Publishes every stage that has no live resource yet: stages created before
+/// config streaming existed (migration 0002 cannot compute snapshots in SQL).
+/// Run at start-up; returns the highest new version, `None` when all were
+/// already published.
+pub async fn backfill(store: &Store) -> StoreResult<Option<u64>> {
+    let mut tx = store.begin().await?;
+    let keys: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT s.account_id, s.api_id, s.stage_name FROM stages s \
+         WHERE NOT EXISTS (SELECT 1 FROM config_resources c WHERE c.resource_key = \
+         'stage/' || s.account_id || '/' || s.api_id || '/' || s.stage_name AND c.body IS NOT NULL) \
+         ORDER BY s.account_id, s.api_id, s.stage_name",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut last = None;
+    for (account_id, api_id, stage_name) in keys {
+        if let Some(v) = publish_stage(&mut tx, &account_id, &api_id, &stage_name).await? {
+            last = Some(v);
+        }
+    }
+    tx.commit().await?;
+    Ok(last)
+}
+
+/// Versions start at 1 and only grow; the column is signed for portability.
+pub fn as_version(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}

@@ -1,0 +1,531 @@
+//! `HTTP_PROXY` and `HTTP` integrations: one backend call through the shared
+//! pooled client, bounded by `timeoutInMillis` until response headers.
+//!
+//! - Proxy: the caller's method (for `ANY`), query, headers (minus hop-by-hop
+//!   and Host, plus `X-Forwarded-*`) and body go to the backend; its status,
+//!   headers (minus hop-by-hop) and streamed body come back.
+//! - Non-proxy: the backend request is built from `requestParameters` only;
+//!   the answer is the integration response selected by the backend status.
+//!
+//! Failures: timeout → 504 `INTEGRATION_TIMEOUT`; connect failure, reset or
+//! any other transport error → `INTEGRATION_FAILURE` (504 `Internal server
+//! error`, its default status per reference §2.1); `https` backends are
+//! not supported yet (500 `API_CONFIGURATION_ERROR`).
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use ::http::header::{self, HeaderValue};
+use ::http::uri::Scheme;
+use ::http::{HeaderMap, HeaderName, Method, Request, Response, Uri};
+use apigw_proto::gateway_response::ResponseType;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::Value;
+
+use super::mapping::{RequestView, ResponseView, Side, ValueSource, header_name};
+use super::{Call, Integration, IntegrationResponses, timeout};
+use crate::body::{self, Body};
+use crate::gateway_response::{GatewayError, string_map};
+
+/// The one pooled keep-alive client every HTTP integration shares.
+pub type BackendClient = Client<HttpConnector, Full<Bytes>>;
+
+/// Largest backend body we buffer (for `integration.response.body`).
+const MAX_BUFFERED_RESPONSE: usize = 10 * 1024 * 1024;
+
+pub fn backend_client() -> BackendClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build(connector)
+}
+
+/// Characters escaped when a parameter value enters a URI path. `/` stays, so
+/// a greedy `{proxy}` value keeps its segments.
+const PATH_VALUE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'|')
+    .add(b'\\')
+    .add(b'^');
+
+/// Everything but unreserved characters, for query names and values.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum UriPart {
+    Text(Box<str>),
+    Param(Box<str>),
+}
+
+/// The integration `uri` with stage variables already substituted and the
+/// `{name}` placeholders left to fill per request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UriTemplate(Vec<UriPart>);
+
+impl UriTemplate {
+    /// Substitutes `${stageVariables.x}` (unknown ones become empty) and
+    /// splits `{name}` placeholders out. Unbalanced braces are an error.
+    pub fn parse(uri: &str, stage_variables: &BTreeMap<String, String>) -> Result<Self, String> {
+        let mut expanded = String::with_capacity(uri.len());
+        let mut rest = uri;
+        while let Some(at) = rest.find("${") {
+            expanded.push_str(&rest[..at]);
+            let end = rest[at..]
+                .find('}')
+                .ok_or_else(|| format!("unclosed ${{ in uri {uri:?}"))?;
+            let name = &rest[at + 2..at + end];
+            let var = name
+                .strip_prefix("stageVariables.")
+                .ok_or_else(|| format!("unsupported variable ${{{name}}} in uri"))?;
+            expanded.push_str(stage_variables.get(var).map_or("", String::as_str));
+            rest = &rest[at + end + 1..];
+        }
+        expanded.push_str(rest);
+
+        let mut parts = Vec::new();
+        let mut rest = expanded.as_str();
+        while let Some(open) = rest.find(['{', '}']) {
+            let unbalanced = || format!("unbalanced braces in uri {uri:?}");
+            if rest.as_bytes()[open] == b'}' {
+                return Err(unbalanced());
+            }
+            let close = rest[open..]
+                .find('}')
+                .map(|i| open + i)
+                .ok_or_else(unbalanced)?;
+            let raw = &rest[open + 1..close];
+            let name = raw.strip_suffix('+').unwrap_or(raw);
+            if name.is_empty() || name.contains(['{', '/']) {
+                return Err(format!("invalid placeholder {{{raw}}} in uri {uri:?}"));
+            }
+            if open > 0 {
+                parts.push(UriPart::Text(rest[..open].into()));
+            }
+            parts.push(UriPart::Param(name.into()));
+            rest = &rest[close + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(UriPart::Text(rest.into()));
+        }
+        Ok(Self(parts))
+    }
+
+    fn sample(&self) -> String {
+        self.0
+            .iter()
+            .map(|p| match p {
+                UriPart::Text(t) => t.as_ref(),
+                UriPart::Param(_) => "x",
+            })
+            .collect()
+    }
+}
+
+/// Where a `requestParameters` entry writes.
+#[derive(Debug, Clone)]
+struct RequestMappings {
+    path: Vec<(Box<str>, ValueSource)>,
+    query: Vec<(Box<str>, ValueSource)>,
+    header: Vec<(HeaderName, ValueSource)>,
+}
+
+#[derive(Debug)]
+pub struct HttpIntegration {
+    proxy: bool,
+    /// `None` for `ANY`: the caller's method.
+    method: Option<Method>,
+    uri: UriTemplate,
+    timeout: Duration,
+    mappings: RequestMappings,
+    responses: IntegrationResponses,
+}
+
+impl HttpIntegration {
+    pub fn compile(
+        integration: &Value,
+        proxy: bool,
+        stage_variables: &BTreeMap<String, String>,
+    ) -> Result<Integration, String> {
+        let method = match integration.get("httpMethod").and_then(Value::as_str) {
+            None | Some("ANY") => None,
+            Some(m) => Some(
+                Method::from_bytes(m.as_bytes())
+                    .map_err(|_| format!("invalid integration httpMethod {m:?}"))?,
+            ),
+        };
+        let raw_uri = integration
+            .get("uri")
+            .and_then(Value::as_str)
+            .ok_or("HTTP integration without a uri")?;
+        let uri = UriTemplate::parse(raw_uri, stage_variables)?;
+        let mut mappings = RequestMappings {
+            path: Vec::new(),
+            query: Vec::new(),
+            header: Vec::new(),
+        };
+        for (target, expr) in string_map(integration.get("requestParameters"))? {
+            let source = ValueSource::parse(expr, Side::IntegrationRequest, stage_variables)?;
+            let rest = target
+                .strip_prefix("integration.request.")
+                .ok_or_else(|| format!("invalid request parameter {target:?}"))?;
+            match rest.split_once('.') {
+                Some(("path", name)) if !name.is_empty() => {
+                    mappings.path.push((name.into(), source))
+                }
+                Some(("querystring", name)) if !name.is_empty() => {
+                    mappings.query.push((name.into(), source))
+                }
+                Some(("header", name)) => mappings.header.push((header_name(name)?, source)),
+                _ => return Err(format!("invalid request parameter {target:?}")),
+            }
+        }
+        let timeout = timeout(integration)?;
+        let responses = if proxy {
+            IntegrationResponses::default()
+        } else {
+            IntegrationResponses::compile(integration, stage_variables)?
+        };
+        // A URI that cannot work (a missing stage variable, https) breaks this
+        // route only, not the whole configuration.
+        let sample = uri.sample();
+        match Uri::try_from(sample.as_str()) {
+            Ok(u) if u.scheme() == Some(&Scheme::HTTP) && u.authority().is_some() => {}
+            Ok(u) if u.scheme() == Some(&Scheme::HTTPS) => {
+                return Ok(Integration::unavailable(&format!(
+                    "https backends are not supported yet ({raw_uri})"
+                )));
+            }
+            _ => {
+                return Ok(Integration::unavailable(&format!(
+                    "integration uri {raw_uri:?} is not an absolute http URL for this stage"
+                )));
+            }
+        }
+        Ok(Integration::Http(Self {
+            proxy,
+            method,
+            uri,
+            timeout,
+            mappings,
+            responses,
+        }))
+    }
+
+    pub(super) async fn invoke(
+        &self,
+        call: Call<'_>,
+        integration_latency: &mut Option<Duration>,
+    ) -> Result<Response<Body>, GatewayError> {
+        let view = call.view;
+        let uri = self.uri(view)?;
+        let method = self.method.clone().unwrap_or_else(|| call.method.clone());
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Full::new(call.body))
+            .map_err(|_| GatewayError::new(ResponseType::ApiConfigurationError))?;
+        if self.proxy {
+            proxy_headers(call.headers, request.headers_mut());
+            forwarded_headers(request.headers_mut(), call.client_addr, call.local_port);
+        } else {
+            let headers = request.headers_mut();
+            if let Some(ct) = call.headers.get(header::CONTENT_TYPE) {
+                headers.insert(header::CONTENT_TYPE, ct.clone());
+            }
+            if let Ok(ua) =
+                HeaderValue::from_str(&format!("AmazonAPIGateway_{}", view.context.api_id))
+            {
+                headers.insert(header::USER_AGENT, ua);
+            }
+            for (name, source) in &self.mappings.header {
+                if let Some(value) = source.resolve(view, None)
+                    && let Ok(value) = HeaderValue::from_str(&value)
+                {
+                    headers.insert(name.clone(), value);
+                }
+            }
+        }
+
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(self.timeout, call.client.request(request)).await;
+        *integration_latency = Some(started.elapsed());
+        let response = match outcome {
+            Err(_elapsed) => return Err(GatewayError::new(ResponseType::IntegrationTimeout)),
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    api_id = view.context.api_id,
+                    stage = view.context.stage,
+                    resource = view.context.resource_path,
+                    error = %e,
+                    connect = e.is_connect(),
+                    "integration call failed"
+                );
+                return Err(GatewayError::new(ResponseType::IntegrationFailure));
+            }
+            Ok(Ok(response)) => response,
+        };
+        if self.proxy {
+            let (mut parts, incoming) = response.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            return Ok(Response::from_parts(
+                parts,
+                incoming.map_err(Into::into).boxed(),
+            ));
+        }
+        self.answer(response, view).await
+    }
+
+    /// The method response for a non-proxy backend answer.
+    async fn answer(
+        &self,
+        response: Response<hyper::body::Incoming>,
+        view: &RequestView<'_>,
+    ) -> Result<Response<Body>, GatewayError> {
+        let status = response.status();
+        let Some(answer) = self.responses.select(status.as_str()) else {
+            tracing::warn!(
+                api_id = view.context.api_id,
+                stage = view.context.stage,
+                resource = view.context.resource_path,
+                backend_status = status.as_u16(),
+                "Execution failed due to configuration error: No match for output mapping and no default output mapping configured"
+            );
+            return Err(GatewayError::new(ResponseType::ApiConfigurationError));
+        };
+        let (parts, incoming) = response.into_parts();
+        let mut headers = HeaderMap::new();
+        if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
+            headers.insert(header::CONTENT_TYPE, ct.clone());
+        }
+        let body = if answer.needs_body {
+            let bytes = Limited::new(incoming, MAX_BUFFERED_RESPONSE)
+                .collect()
+                .await
+                .map_err(|_| GatewayError::new(ResponseType::IntegrationFailure))?
+                .to_bytes();
+            let backend = ResponseView {
+                headers: &parts.headers,
+                body: Some(&bytes),
+            };
+            answer.apply_headers(&mut headers, view, Some(&backend));
+            body::full(bytes)
+        } else {
+            let backend = ResponseView {
+                headers: &parts.headers,
+                body: None,
+            };
+            answer.apply_headers(&mut headers, view, Some(&backend));
+            incoming.map_err(Into::into).boxed()
+        };
+        let mut out = Response::new(body);
+        *out.status_mut() = answer.status;
+        *out.headers_mut() = headers;
+        Ok(out)
+    }
+
+    /// The backend URI for this request: placeholders filled, query merged.
+    fn uri(&self, view: &RequestView<'_>) -> Result<Uri, GatewayError> {
+        let mut uri = String::with_capacity(128);
+        for part in &self.uri.0 {
+            match part {
+                UriPart::Text(t) => uri.push_str(t),
+                UriPart::Param(name) => {
+                    let mapped = self
+                        .mappings
+                        .path
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .and_then(|(_, source)| source.resolve(view, None));
+                    let value = match mapped {
+                        Some(v) => Some(v),
+                        None if self.proxy => view.path(name).map(Cow::Borrowed),
+                        None => None,
+                    };
+                    if let Some(value) = value {
+                        uri.extend(utf8_percent_encode(&value, PATH_VALUE));
+                    }
+                }
+            }
+        }
+        let mut extra = String::new();
+        if self.proxy {
+            if let Some(q) = view.raw_query.filter(|q| !q.is_empty()) {
+                extra.push_str(q);
+            }
+        } else {
+            for (name, source) in &self.mappings.query {
+                if let Some(value) = source.resolve(view, None) {
+                    if !extra.is_empty() {
+                        extra.push('&');
+                    }
+                    extra.extend(utf8_percent_encode(name, QUERY_VALUE));
+                    extra.push('=');
+                    extra.extend(utf8_percent_encode(&value, QUERY_VALUE));
+                }
+            }
+        }
+        if !extra.is_empty() {
+            match uri.split_once('?') {
+                Some((_, own)) if !own.is_empty() => uri.push('&'),
+                Some(_) => {}
+                None => uri.push('?'),
+            }
+            uri.push_str(&extra);
+        }
+        Uri::try_from(uri).map_err(|_| GatewayError::new(ResponseType::ApiConfigurationError))
+    }
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the proxy.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::TE
+        || name == header::TRAILER
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name == header::PROXY_AUTHENTICATE
+        || name == header::PROXY_AUTHORIZATION
+        || name.as_str() == "keep-alive"
+        || name.as_str().starts_with("proxy-")
+}
+
+/// Headers named in `Connection` are hop-by-hop too.
+fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect()
+}
+
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    for name in connection_listed(headers) {
+        headers.remove(name);
+    }
+    let hop: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_hop_by_hop(n))
+        .cloned()
+        .collect();
+    for name in hop {
+        headers.remove(name);
+    }
+}
+
+/// The caller's headers minus hop-by-hop, Host and Content-Length (the
+/// client sets both for the backend).
+fn proxy_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    let listed = connection_listed(from);
+    for (name, value) in from {
+        if is_hop_by_hop(name)
+            || name == header::HOST
+            || name == header::CONTENT_LENGTH
+            || listed.contains(name)
+        {
+            continue;
+        }
+        to.append(name.clone(), value.clone());
+    }
+}
+
+fn forwarded_headers(headers: &mut HeaderMap, client_addr: SocketAddr, local_port: u16) {
+    let ip = client_addr.ip().to_string();
+    let xff = HeaderName::from_static("x-forwarded-for");
+    let value = match headers.get(&xff).and_then(|v| v.to_str().ok()) {
+        Some(existing) if !existing.trim().is_empty() => format!("{existing}, {ip}"),
+        _ => ip,
+    };
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert(xff, value);
+    }
+    headers.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static("http"),
+    );
+    headers.insert(
+        HeaderName::from_static("x-forwarded-port"),
+        HeaderValue::from(local_port),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_templates_expand_stage_variables_and_split_placeholders() {
+        let vars = BTreeMap::from([("host".to_string(), "backend:8080".to_string())]);
+        let t = UriTemplate::parse(
+            "http://${stageVariables.host}/pets/{id}/{proxy+}?a=1",
+            &vars,
+        )
+        .unwrap();
+        assert_eq!(
+            t.0,
+            vec![
+                UriPart::Text("http://backend:8080/pets/".into()),
+                UriPart::Param("id".into()),
+                UriPart::Text("/".into()),
+                UriPart::Param("proxy".into()),
+                UriPart::Text("?a=1".into()),
+            ]
+        );
+        assert_eq!(t.sample(), "http://backend:8080/pets/x/x?a=1");
+        for bad in [
+            "http://h/{",
+            "http://h/}",
+            "http://h/{}",
+            "http://${nope.x}/",
+            "http://${stageVariables.h",
+        ] {
+            assert!(UriTemplate::parse(bad, &vars).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_listed_headers_are_dropped() {
+        let mut from = HeaderMap::new();
+        for (n, v) in [
+            ("connection", "keep-alive, x-secret"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret", "1"),
+            ("proxy-authorization", "basic"),
+            ("te", "trailers"),
+            ("host", "caller"),
+            ("content-length", "3"),
+            ("x-kept", "yes"),
+            ("accept", "a"),
+        ] {
+            from.append(n, v.parse().unwrap());
+        }
+        from.append("x-kept", "twice".parse().unwrap());
+        let mut to = HeaderMap::new();
+        proxy_headers(&from, &mut to);
+        let names: Vec<_> = to.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["x-kept", "accept"]);
+        assert_eq!(to.get_all("x-kept").iter().count(), 2);
+    }
+}

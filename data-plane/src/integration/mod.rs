@@ -1,0 +1,300 @@
+//! Integrations: what a matched route calls, by `methodIntegration.type`,
+//! compiled from AWS's `Method` JSON when a stage loads.
+//!
+//! - `HTTP_PROXY` and `HTTP` ([`http`]): a backend call through the shared
+//!   pooled client, within `timeoutInMillis`.
+//! - `MOCK` ([`mock`]): an answer built from the integration responses.
+//! - `AWS`, `AWS_PROXY`: not yet — 500 `API_CONFIGURATION_ERROR`.
+//!
+//! Integration responses (the `HTTP` and `MOCK` way back) are selected by
+//! `selectionPattern`, a regex over the status code matched in full,
+//! compiled here; the one without a pattern is the default.
+
+pub mod http;
+pub mod mapping;
+pub mod mock;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ::http::header::HeaderValue;
+use ::http::{HeaderMap, HeaderName, Method, Response, StatusCode};
+use apigw_proto::gateway_response::ResponseType;
+use bytes::Bytes;
+use regex::Regex;
+use serde_json::Value;
+
+use crate::body::Body;
+use crate::gateway_response::{GatewayError, parse_status, string_map};
+use mapping::{RequestView, ResponseView, Side, ValueSource};
+
+pub use self::http::{BackendClient, HttpIntegration, backend_client};
+pub use mock::MockIntegration;
+
+/// AWS's default (and, for REST, maximum) integration timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(29_000);
+
+/// A route's integration, ready to call.
+#[derive(Debug)]
+pub enum Integration {
+    Http(HttpIntegration),
+    Mock(MockIntegration),
+    /// Valid configuration we cannot serve (yet): every call answers 500
+    /// `API_CONFIGURATION_ERROR` and logs `reason`.
+    Unavailable {
+        reason: Box<str>,
+    },
+}
+
+/// One request, as an integration sees it.
+#[derive(Debug)]
+pub struct Call<'a> {
+    pub view: &'a RequestView<'a>,
+    pub method: &'a Method,
+    pub headers: &'a HeaderMap,
+    pub body: Bytes,
+    pub client: &'a BackendClient,
+    pub client_addr: SocketAddr,
+    pub local_port: u16,
+}
+
+impl Integration {
+    /// Compiles `route.method` (AWS's `Method` JSON) for a stage whose
+    /// variables are `stage_variables`. An `Err` is a snapshot we must refuse.
+    pub fn compile(
+        method: &Value,
+        stage_variables: &BTreeMap<String, String>,
+    ) -> Result<Self, String> {
+        let Some(integration) = method.get("methodIntegration").filter(|v| !v.is_null()) else {
+            return Ok(Self::unavailable("the method has no integration"));
+        };
+        let kind = integration
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        match kind {
+            "HTTP_PROXY" => HttpIntegration::compile(integration, true, stage_variables),
+            "HTTP" => HttpIntegration::compile(integration, false, stage_variables),
+            "MOCK" => MockIntegration::compile(integration, stage_variables).map(Self::Mock),
+            "AWS" | "AWS_PROXY" => Ok(Self::unavailable(&format!(
+                "{kind} integrations are not supported yet"
+            ))),
+            other => Err(format!("unknown integration type {other:?}")),
+        }
+    }
+
+    pub(crate) fn unavailable(reason: &str) -> Self {
+        Self::Unavailable {
+            reason: reason.into(),
+        }
+    }
+
+    /// The integration's answer, or the gateway error to answer instead.
+    /// `integration_latency` receives the time spent in the backend call.
+    pub async fn invoke(
+        &self,
+        call: Call<'_>,
+        integration_latency: &mut Option<Duration>,
+    ) -> Result<Response<Body>, GatewayError> {
+        match self {
+            Self::Http(http) => http.invoke(call, integration_latency).await,
+            Self::Mock(mock) => mock.invoke(call.view),
+            Self::Unavailable { reason } => {
+                tracing::warn!(
+                    api_id = call.view.context.api_id,
+                    stage = call.view.context.stage,
+                    resource = call.view.context.resource_path,
+                    %reason,
+                    "integration unavailable"
+                );
+                Err(GatewayError::new(ResponseType::ApiConfigurationError))
+            }
+        }
+    }
+}
+
+/// A method response an integration response selects: status, header
+/// mappings and (for MOCK) a literal body.
+#[derive(Debug, Clone)]
+pub struct MethodAnswer {
+    pub status: StatusCode,
+    pub headers: Vec<(HeaderName, ValueSource)>,
+    /// Whether a header mapping reads `integration.response.body`.
+    pub needs_body: bool,
+    /// `responseTemplates` for `application/json` (else the only one), as text.
+    pub template: Option<(HeaderValue, Bytes)>,
+}
+
+impl MethodAnswer {
+    /// Sets the mapped headers on `out`.
+    pub fn apply_headers(
+        &self,
+        out: &mut HeaderMap,
+        request: &RequestView<'_>,
+        response: Option<&ResponseView<'_>>,
+    ) {
+        for (name, source) in &self.headers {
+            if let Some(value) = source.resolve(request, response)
+                && let Ok(value) = HeaderValue::from_str(&value)
+            {
+                out.insert(name.clone(), value);
+            }
+        }
+    }
+}
+
+/// `integrationResponses`, compiled.
+#[derive(Debug, Clone, Default)]
+pub struct IntegrationResponses {
+    patterned: Vec<(Regex, MethodAnswer)>,
+    default: Option<MethodAnswer>,
+}
+
+impl IntegrationResponses {
+    pub fn compile(
+        integration: &Value,
+        stage_variables: &BTreeMap<String, String>,
+    ) -> Result<Self, String> {
+        let mut compiled = Self::default();
+        let Some(responses) = integration
+            .get("integrationResponses")
+            .filter(|v| !v.is_null())
+        else {
+            return Ok(compiled);
+        };
+        let responses = responses
+            .as_object()
+            .ok_or("integrationResponses is not an object")?;
+        for (key, response) in responses {
+            let at = |e: String| format!("integration response {key}: {e}");
+            let status = parse_status(
+                response
+                    .get("statusCode")
+                    .unwrap_or(&Value::String(key.clone())),
+            )
+            .map_err(at)?;
+            let mut headers = Vec::new();
+            for (target, expr) in string_map(response.get("responseParameters")).map_err(at)? {
+                let name = target
+                    .strip_prefix("method.response.header.")
+                    .ok_or_else(|| at(format!("invalid response parameter {target:?}")))?;
+                let source = ValueSource::parse(expr, Side::IntegrationResponse, stage_variables)
+                    .map_err(at)?;
+                headers.push((mapping::header_name(name).map_err(at)?, source));
+            }
+            let templates = string_map(response.get("responseTemplates")).map_err(at)?;
+            let template = templates
+                .iter()
+                .find(|(ct, _)| *ct == "application/json")
+                .or(if templates.len() == 1 {
+                    templates.first()
+                } else {
+                    None
+                })
+                .map(|(ct, body)| {
+                    HeaderValue::from_str(ct)
+                        .map(|ct| (ct, Bytes::copy_from_slice(body.as_bytes())))
+                        .map_err(|_| at(format!("invalid content type {ct:?}")))
+                })
+                .transpose()?;
+            let answer = MethodAnswer {
+                status,
+                needs_body: headers.iter().any(|(_, s)| s.needs_response_body()),
+                headers,
+                template,
+            };
+            match response.get("selectionPattern").and_then(Value::as_str) {
+                Some(pattern) if !pattern.is_empty() => {
+                    let regex = Regex::new(&format!("^(?:{pattern})$"))
+                        .map_err(|e| at(format!("invalid selectionPattern: {e}")))?;
+                    compiled.patterned.push((regex, answer));
+                }
+                _ => {
+                    if compiled.default.is_none() {
+                        compiled.default = Some(answer);
+                    }
+                }
+            }
+        }
+        Ok(compiled)
+    }
+
+    /// The response whose pattern matches `selector` in full, else the default.
+    pub fn select(&self, selector: &str) -> Option<&MethodAnswer> {
+        self.patterned
+            .iter()
+            .find(|(regex, _)| regex.is_match(selector))
+            .map(|(_, answer)| answer)
+            .or(self.default.as_ref())
+    }
+}
+
+/// `timeoutInMillis`, default 29 s.
+fn timeout(integration: &Value) -> Result<Duration, String> {
+    match integration.get("timeoutInMillis") {
+        None | Some(Value::Null) => Ok(DEFAULT_TIMEOUT),
+        Some(v) => v
+            .as_u64()
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis)
+            .ok_or_else(|| format!("invalid timeoutInMillis {v}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn selection_is_a_full_match_with_a_default() {
+        let integration = json!({"integrationResponses": {
+            "200": {"statusCode": "200"},
+            "400": {"statusCode": "400", "selectionPattern": "4\\d{2}"},
+            "502": {"statusCode": "502", "selectionPattern": "5.*|2"}
+        }});
+        let responses = IntegrationResponses::compile(&integration, &BTreeMap::new()).unwrap();
+        let status = |s: &str| responses.select(s).map(|a| a.status.as_u16());
+        assert_eq!(status("404"), Some(400));
+        assert_eq!(status("4000"), Some(200));
+        assert_eq!(status("503"), Some(502));
+        assert_eq!(status("201"), Some(200));
+        let none = IntegrationResponses::compile(
+            &json!({"integrationResponses": {"400": {"statusCode": "400", "selectionPattern": "4.."}}}),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert!(none.select("200").is_none());
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_compile() {
+        let vars = BTreeMap::new();
+        for bad in [
+            json!({"methodIntegration": {"type": "SOAP"}}),
+            json!({"methodIntegration": {"type": "MOCK", "integrationResponses": {"200": {"statusCode": "200", "selectionPattern": "("}}}}),
+            json!({"methodIntegration": {"type": "MOCK", "integrationResponses": {"x": {"statusCode": "abc"}}}}),
+            json!({"methodIntegration": {"type": "HTTP_PROXY", "httpMethod": "GET", "uri": "http://h/{unclosed"}}),
+            json!({"methodIntegration": {"type": "HTTP", "httpMethod": "GET", "uri": "http://h/", "requestParameters": {"integration.request.header.x": "nope"}}}),
+            json!({"methodIntegration": {"type": "HTTP", "httpMethod": "GET", "uri": "http://h/", "timeoutInMillis": -1}}),
+        ] {
+            assert!(Integration::compile(&bad, &vars).is_err(), "{bad}");
+        }
+        for unavailable in [
+            json!({}),
+            json!({"methodIntegration": {"type": "AWS_PROXY", "uri": "arn:..."}}),
+            json!({"methodIntegration": {"type": "HTTP_PROXY", "httpMethod": "GET", "uri": "https://secure/"}}),
+            json!({"methodIntegration": {"type": "HTTP_PROXY", "httpMethod": "GET", "uri": "http://${stageVariables.missing}/x"}}),
+        ] {
+            assert!(
+                matches!(
+                    Integration::compile(&unavailable, &vars),
+                    Ok(Integration::Unavailable { .. })
+                ),
+                "{unavailable}"
+            );
+        }
+    }
+}

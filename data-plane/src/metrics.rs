@@ -1,0 +1,264 @@
+//! The node's Prometheus metrics — CloudWatch's Count, 4XXError, 5XXError,
+//! Latency and IntegrationLatency in spirit — and the small HTTP endpoint
+//! that exposes them (`GET /metrics`) beside a liveness probe (`GET /healthz`).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::body::{self, Body};
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    api_id: String,
+    stage: String,
+    /// The resource path template, never the raw path (bounded cardinality).
+    resource: String,
+    method: String,
+    status_class: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageLabels {
+    api_id: String,
+    stage: String,
+}
+
+type Latency = Family<StageLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 1 ms … ~33 s: covers the 29 s integration timeout.
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Latency,
+    integration_latency: Latency,
+    config_version: Gauge,
+}
+
+/// Cheap to clone; all clones share one registry.
+#[derive(Debug, Clone)]
+pub struct Metrics(Arc<Inner>);
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One answered request, as metrics see it.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestRecord<'a> {
+    pub api_id: &'a str,
+    pub stage: &'a str,
+    pub resource: &'a str,
+    pub method: &'a str,
+    pub status: u16,
+    pub latency: Duration,
+    pub integration_latency: Option<Duration>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency: Latency = Family::new_with_constructor(latency_histogram);
+        let integration_latency: Latency = Family::new_with_constructor(latency_histogram);
+        let config_version = Gauge::default();
+        registry.register(
+            "apigw_requests",
+            "Requests answered, by API, stage, resource, method and status class",
+            requests.clone(),
+        );
+        registry.register(
+            "apigw_latency_seconds",
+            "Time from request received to response headers sent",
+            latency.clone(),
+        );
+        registry.register(
+            "apigw_integration_latency_seconds",
+            "Time from backend request sent to backend response headers received",
+            integration_latency.clone(),
+        );
+        registry.register(
+            "apigw_config_version",
+            "Version of the configuration in service",
+            config_version.clone(),
+        );
+        Self(Arc::new(Inner {
+            registry,
+            requests,
+            latency,
+            integration_latency,
+            config_version,
+        }))
+    }
+
+    pub fn record(&self, r: RequestRecord<'_>) {
+        let status_class = match r.status {
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            500..=599 => "5xx",
+            _ => "1xx",
+        };
+        self.0
+            .requests
+            .get_or_create(&RequestLabels {
+                api_id: r.api_id.to_owned(),
+                stage: r.stage.to_owned(),
+                resource: r.resource.to_owned(),
+                method: r.method.to_owned(),
+                status_class,
+            })
+            .inc();
+        let stage = StageLabels {
+            api_id: r.api_id.to_owned(),
+            stage: r.stage.to_owned(),
+        };
+        if let Some(integration) = r.integration_latency {
+            self.0
+                .integration_latency
+                .get_or_create(&stage)
+                .observe(integration.as_secs_f64());
+        }
+        self.0
+            .latency
+            .get_or_create(&stage)
+            .observe(r.latency.as_secs_f64());
+    }
+
+    pub fn set_config_version(&self, version: u64) {
+        self.0
+            .config_version
+            .set(i64::try_from(version).unwrap_or(i64::MAX));
+    }
+
+    /// The text exposition (OpenMetrics).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.0.registry);
+        out
+    }
+}
+
+/// Serves `GET /metrics` and `GET /healthz` until `shutdown` completes.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    metrics: Metrics,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut stop = stop_rx.clone();
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = stopped(&mut stop) => return Ok(()),
+        };
+        let metrics = metrics.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let metrics = metrics.clone();
+                async move { Ok::<_, Infallible>(answer(&metrics, &req)) }
+            });
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = stopped(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+}
+
+fn answer(metrics: &Metrics, req: &Request<Incoming>) -> Response<Body> {
+    let (status, content_type, body) = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/metrics") => (
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            metrics.encode(),
+        ),
+        (&Method::GET, "/healthz") => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found\n".to_owned(),
+        ),
+    };
+    let mut response = Response::new(body::full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
+/// Completes once the shutdown flag is set.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_and_encodes() {
+        let metrics = Metrics::new();
+        metrics.record(RequestRecord {
+            api_id: "a1",
+            stage: "prod",
+            resource: "/pets/{id}",
+            method: "GET",
+            status: 404,
+            latency: Duration::from_millis(3),
+            integration_latency: Some(Duration::from_millis(2)),
+        });
+        metrics.set_config_version(7);
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"apigw_requests_total{api_id="a1",stage="prod",resource="/pets/{id}",method="GET",status_class="4xx"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains("apigw_latency_seconds_count{api_id=\"a1\",stage=\"prod\"} 1"));
+        assert!(text.contains("apigw_integration_latency_seconds_count"));
+        assert!(text.contains("apigw_config_version 7"));
+    }
+}

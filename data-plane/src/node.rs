@@ -1,0 +1,86 @@
+//! One data-plane node: the config subscriber, the proxy and the metrics
+//! endpoint, sharing one atomically swapped runtime.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::metrics::{self, Metrics};
+use crate::proxy;
+use crate::runtime::RuntimeHandle;
+use crate::subscriber::{self, SubscriberConfig};
+
+#[derive(Debug, Clone)]
+pub struct DataPlaneConfig {
+    pub listen: SocketAddr,
+    pub metrics_listen: SocketAddr,
+    /// Host-form invoke URLs are `{api_id}.execute-api.{base_domain}`.
+    pub base_domain: String,
+    pub subscriber: SubscriberConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataPlaneError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("proxy failed: {0}")]
+    Proxy(std::io::Error),
+    #[error("metrics endpoint failed: {0}")]
+    Metrics(std::io::Error),
+}
+
+/// Serves until `shutdown` completes.
+pub async fn run(
+    config: DataPlaneConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), DataPlaneError> {
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| DataPlaneError::Bind { addr, source })
+    };
+    let proxy_listener = bind(config.listen).await?;
+    let metrics_listener = bind(config.metrics_listen).await?;
+    tracing::info!(
+        proxy = %config.listen,
+        metrics = %config.metrics_listen,
+        control_plane = %config.subscriber.control_plane,
+        node_id = %config.subscriber.node_id,
+        "data plane listening"
+    );
+
+    let runtime = RuntimeHandle::new(&config.base_domain);
+    let metrics = Metrics::new();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let subscriber = tokio::spawn(subscriber::run(
+        config.subscriber.clone(),
+        Arc::new(runtime.clone()),
+        stop_rx.clone(),
+    ));
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let (p, m) = tokio::join!(
+        proxy::serve(
+            proxy_listener,
+            runtime,
+            metrics.clone(),
+            stopped(stop_rx.clone())
+        ),
+        metrics::serve_metrics(metrics_listener, metrics, stopped(stop_rx)),
+    );
+    let _ = subscriber.await;
+    p.map_err(DataPlaneError::Proxy)?;
+    m.map_err(DataPlaneError::Metrics)?;
+    Ok(())
+}

@@ -1,0 +1,596 @@
+//! The proxy: the data plane's public listener. Accepts HTTP/1.1 and h2c,
+//! guards each connection (10 s to send a request head once it has begun,
+//! 310 s idle, bounded header size), and runs each request through the
+//! pipeline: ids → header size → route → body limit → integration → gateway
+//! response on error → ids on every answer → metrics.
+//!
+//! Not yet in the pipeline (architecture.md): resource policies,
+//! authorizers, API keys and usage plans, throttling, validation, caching,
+//! mapping templates, CORS, access logs.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use apigw_proto::gateway_response::ResponseType;
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, HeaderName, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use rand::Rng;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::body::{self, Body};
+use crate::gateway_response::{self, GatewayError, GatewayResponses};
+use crate::integration::mapping::{RequestContext, RequestView};
+use crate::integration::{BackendClient, Call, backend_client};
+use crate::metrics::{Metrics, RequestRecord};
+use crate::routing::RouteOutcome;
+use crate::runtime::RuntimeHandle;
+
+/// Once a request head has begun, it must be complete within this (slow loris).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection with no traffic for this long is closed (AWS's REST idle timeout).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(310);
+/// Total size of request header names, values and line overhead (AWS REST).
+pub const MAX_HEADER_BYTES: usize = 10_240;
+/// Request payload limit (AWS REST: 10 MB).
+pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// hyper's read buffer: a request head larger than this is refused by hyper
+/// itself (a bare 431); smaller heads over [`MAX_HEADER_BYTES`] get our 431.
+const MAX_READ_BUFFER: usize = 64 * 1024;
+/// How long in-flight requests may finish after shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How long an idle-closed connection may take to go.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+pub const X_AMZN_REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
+pub const X_AMZ_APIGW_ID: HeaderName = HeaderName::from_static("x-amz-apigw-id");
+
+struct Shared {
+    runtime: RuntimeHandle,
+    metrics: Metrics,
+    client: BackendClient,
+}
+
+/// Serves `listener` until `shutdown` completes, then lets in-flight
+/// requests finish (up to 30 s).
+pub async fn serve(
+    listener: TcpListener,
+    runtime: RuntimeHandle,
+    metrics: Metrics,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    runtime.attach_metrics(&metrics);
+    let shared = Arc::new(Shared {
+        runtime,
+        metrics,
+        client: backend_client(),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    // Each connection holds a sender; when all are gone, all are done.
+    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+    let mut stop = stop_rx.clone();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = stopped(&mut stop) => break,
+        };
+        let local = stream
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        tokio::spawn(connection(
+            stream,
+            peer,
+            local,
+            shared.clone(),
+            stop_rx.clone(),
+            alive_tx.clone(),
+        ));
+    }
+    drop(listener);
+    drop(alive_tx);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE + CLOSE_GRACE, alive_rx.recv()).await;
+    Ok(())
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    _alive: mpsc::Sender<()>,
+) {
+    let _ = stream.set_nodelay(true);
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(Watched {
+        inner: stream,
+        activity: activity.clone(),
+    });
+    let service = {
+        let activity = activity.clone();
+        service_fn(move |request| {
+            let shared = shared.clone();
+            let in_flight = activity.begin_request();
+            async move {
+                let response = handle(request, &shared, peer, local).await;
+                drop(in_flight);
+                Ok::<_, Infallible>(response)
+            }
+        })
+    };
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        // hyper starts this clock whenever it waits for a head, idle or not:
+        // it is the keep-alive idle timeout; ours below is the slow-loris one.
+        .header_read_timeout(IDLE_TIMEOUT)
+        .max_buf_size(MAX_READ_BUFFER)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_READ_BUFFER as u32);
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let mut closing_by: Option<Instant> = None;
+    loop {
+        let head = activity.head_deadline();
+        let idle = activity.idle_deadline();
+        let deadline = closing_by.unwrap_or_else(|| head.map_or(idle, |h| h.min(idle)));
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            () = stopped(&mut stop), if closing_by.is_none() => {
+                conn.as_mut().graceful_shutdown();
+                closing_by = Some(Instant::now() + SHUTDOWN_GRACE);
+            }
+            () = tokio::time::sleep_until(deadline.into()) => {
+                let now = Instant::now();
+                if closing_by.is_some() || head.is_some_and(|h| h <= now) {
+                    tracing::debug!(%peer, "closing connection (request head too slow or close overdue)");
+                    return;
+                }
+                if idle <= now {
+                    conn.as_mut().graceful_shutdown();
+                    closing_by = Some(now + CLOSE_GRACE);
+                }
+            }
+            () = activity.head_started.notified() => {}
+        }
+    }
+}
+
+/// Traffic on one connection, as the watchdog sees it.
+struct Activity {
+    epoch: Instant,
+    /// Milliseconds since `epoch` of the last read or write.
+    last_io: AtomicU64,
+    /// 1 + milliseconds since `epoch` when bytes arrived with no request in
+    /// progress (a head has begun); 0 when none.
+    head_since: AtomicU64,
+    in_flight: AtomicUsize,
+    /// HTTP/2 has its own framing limits; the head clock is HTTP/1's.
+    h2: AtomicBool,
+    head_started: Notify,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            epoch: Instant::now(),
+            last_io: AtomicU64::new(0),
+            head_since: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            h2: AtomicBool::new(false),
+            head_started: Notify::new(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn at(&self, ms: u64) -> Instant {
+        self.epoch + Duration::from_millis(ms)
+    }
+
+    fn on_read(&self, first_bytes: &[u8], first: bool) {
+        let now = self.now_ms();
+        self.last_io.store(now, Ordering::Relaxed);
+        if first && first_bytes.starts_with(b"PRI * HTTP/2.0") {
+            self.h2.store(true, Ordering::Relaxed);
+        }
+        if !self.h2.load(Ordering::Relaxed)
+            && self.in_flight.load(Ordering::Acquire) == 0
+            && self
+                .head_since
+                .compare_exchange(0, now + 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.head_started.notify_one();
+        }
+    }
+
+    fn on_write(&self) {
+        self.last_io.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    fn begin_request(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.head_since.store(0, Ordering::Release);
+        InFlight(self.clone())
+    }
+
+    fn head_deadline(&self) -> Option<Instant> {
+        match self.head_since.load(Ordering::Acquire) {
+            0 => None,
+            since => Some(self.at(since - 1) + HEADER_READ_TIMEOUT),
+        }
+    }
+
+    fn idle_deadline(&self) -> Instant {
+        self.at(self.last_io.load(Ordering::Relaxed)) + IDLE_TIMEOUT
+    }
+}
+
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.on_write();
+    }
+}
+
+/// A TCP stream that reports its traffic to [`Activity`].
+struct Watched {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let first = self.activity.last_io.load(Ordering::Relaxed) == 0 && before == 0;
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.on_read(&buf.filled()[before..], first);
+        }
+        result
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.on_write();
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.on_write();
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// What the metrics record about where a request went.
+#[derive(Default)]
+struct Trace<'r> {
+    api_id: &'r str,
+    stage: &'r str,
+    resource: &'r str,
+    integration_latency: Option<Duration>,
+}
+
+async fn handle(
+    request: Request<Incoming>,
+    shared: &Shared,
+    peer: SocketAddr,
+    local: SocketAddr,
+) -> Response<Body> {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let extended_id = extended_request_id();
+    let runtime = shared.runtime.load();
+    let method = request.method().clone();
+    let mut trace = Trace::default();
+    let ids = Ids {
+        request_id: &request_id,
+        extended_id: &extended_id,
+    };
+    let mut response = pipeline(request, shared, &runtime, ids, peer, local, &mut trace).await;
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert(X_AMZN_REQUEST_ID, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&extended_id) {
+        headers.insert(X_AMZ_APIGW_ID, v);
+    }
+    shared.metrics.record(RequestRecord {
+        api_id: trace.api_id,
+        stage: trace.stage,
+        resource: trace.resource,
+        method: method.as_str(),
+        status: response.status().as_u16(),
+        latency: started.elapsed(),
+        integration_latency: trace.integration_latency,
+    });
+    response
+}
+
+#[derive(Clone, Copy)]
+struct Ids<'a> {
+    request_id: &'a str,
+    extended_id: &'a str,
+}
+
+async fn pipeline<'r>(
+    request: Request<Incoming>,
+    shared: &Shared,
+    runtime: &'r crate::runtime::Runtime,
+    ids: Ids<'_>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    trace: &mut Trace<'r>,
+) -> Response<Body> {
+    let (parts, incoming) = request.into_parts();
+    if header_bytes(&parts.headers) > MAX_HEADER_BYTES {
+        return headers_too_large();
+    }
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    let path = parts.uri.path();
+    let source_ip = peer.ip().to_string();
+    let mut context = RequestContext {
+        request_id: ids.request_id,
+        extended_request_id: ids.extended_id,
+        http_method: parts.method.as_str(),
+        path,
+        protocol: protocol(parts.version),
+        domain_name: host.map_or("", strip_port),
+        source_ip: &source_ip,
+        request_time_epoch: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0)),
+        ..Default::default()
+    };
+    let matched = match runtime.table().route(host, parts.method.as_str(), path) {
+        RouteOutcome::UnknownApiOrStage => return gateway_response::forbidden(),
+        RouteOutcome::NoRoute { stage } => {
+            trace.api_id = stage.api_id();
+            trace.stage = stage.stage_name();
+            context.api_id = stage.api_id();
+            context.stage = stage.stage_name();
+            context.account_id = &stage.snapshot().deployment.account_id;
+            context.deployment_id = &stage.snapshot().deployment.deployment_id;
+            let view = RequestView {
+                headers: &parts.headers,
+                raw_query: parts.uri.query(),
+                path_parameters: None,
+                context,
+            };
+            return render(
+                runtime.stage(stage).map(|s| s.gateway_responses()),
+                &GatewayError::new(ResponseType::MissingAuthenticationToken),
+                &view,
+            );
+        }
+        RouteOutcome::Matched(matched) => matched,
+    };
+    let stage = matched.stage;
+    let deployment = &stage.snapshot().deployment;
+    trace.api_id = stage.api_id();
+    trace.stage = stage.stage_name();
+    trace.resource = &matched.route.path;
+    context.api_id = stage.api_id();
+    context.stage = stage.stage_name();
+    context.account_id = &deployment.account_id;
+    context.deployment_id = &deployment.deployment_id;
+    context.resource_id = &matched.route.resource_id;
+    context.resource_path = &matched.route.path;
+    let view = RequestView {
+        headers: &parts.headers,
+        raw_query: parts.uri.query(),
+        path_parameters: Some(&matched.path_parameters),
+        context,
+    };
+    let responses = runtime.stage(stage).map(|s| s.gateway_responses());
+    let body = match read_body(&parts.headers, incoming).await {
+        Ok(body) => body,
+        Err(error) => return render(responses, &error, &view),
+    };
+    let Some(integration) = runtime.integration(&matched) else {
+        tracing::error!(
+            api_id = trace.api_id,
+            stage = trace.stage,
+            "matched route without a compiled integration"
+        );
+        return render(
+            responses,
+            &GatewayError::new(ResponseType::ApiConfigurationError),
+            &view,
+        );
+    };
+    let call = Call {
+        view: &view,
+        method: &parts.method,
+        headers: &parts.headers,
+        body,
+        client: &shared.client,
+        client_addr: peer,
+        local_port: local.port(),
+    };
+    match integration
+        .invoke(call, &mut trace.integration_latency)
+        .await
+    {
+        Ok(response) => response,
+        Err(error) => render(responses, &error, &view),
+    }
+}
+
+fn render(
+    responses: Option<&GatewayResponses>,
+    error: &GatewayError,
+    view: &RequestView<'_>,
+) -> Response<Body> {
+    match responses {
+        Some(r) => r.render(error, Some(view)),
+        None => GatewayResponses::default().render(error, Some(view)),
+    }
+}
+
+/// The whole request body, within [`MAX_BODY_BYTES`]: a declared length
+/// over it is refused before reading; an undeclared one is cut off at it.
+async fn read_body(headers: &HeaderMap, incoming: Incoming) -> Result<Bytes, GatewayError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(GatewayError::new(ResponseType::RequestTooLarge));
+    }
+    match Limited::new(incoming, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(GatewayError::new(ResponseType::RequestTooLarge))
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "could not read the request body");
+            Err(GatewayError::new(ResponseType::BadRequestBody))
+        }
+    }
+}
+
+/// Header bytes as AWS counts them: names, values, `: ` and CRLF.
+fn header_bytes(headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum()
+}
+
+fn headers_too_large() -> Response<Body> {
+    let mut response = Response::new(body::full(
+        r#"{"message":"Request Header Fields Too Large"}"#,
+    ));
+    *response.status_mut() = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn protocol(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    match host.rfind(':') {
+        Some(i) if host[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &host[..i],
+        _ => host,
+    }
+}
+
+/// AWS's `extendedRequestId` shape: 15 base64 characters and `=`.
+fn extended_request_id() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut rng = rand::thread_rng();
+    let mut id: String = (0..15)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..64)]))
+        .collect();
+    id.push('=');
+    id
+}
+
+/// Completes once the shutdown flag is set.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extended_ids_look_like_aws() {
+        let id = extended_request_id();
+        assert_eq!(id.len(), 16);
+        assert!(id.ends_with('='));
+        assert_ne!(id, extended_request_id());
+    }
+
+    #[test]
+    fn header_bytes_counts_line_overhead() {
+        let mut headers = HeaderMap::new();
+        headers.insert("ab", HeaderValue::from_static("cd"));
+        assert_eq!(header_bytes(&headers), 8);
+    }
+}

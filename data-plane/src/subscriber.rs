@@ -1,0 +1,175 @@
+//! Subscribes to the control plane's config stream: boots from the
+//! last-known-good file, then applies full snapshots and deltas as they come,
+//! ACKing what it applied and NACKing (keeping the old config) what it could
+//! not. Reconnects with backoff and reports what it holds, so it receives only
+//! the difference.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apigw_proto::config::config_service_client::ConfigServiceClient;
+use apigw_proto::config::node_message::Kind;
+use apigw_proto::config::{Ack, ConfigUpdate, Hello, Nack, NodeMessage};
+use rand::Rng;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::held::Held;
+
+#[derive(Debug, Clone)]
+pub struct SubscriberConfig {
+    /// `http://host:8082`.
+    pub control_plane: String,
+    pub node_id: String,
+    pub region: String,
+    /// `public` or `private`.
+    pub endpoint_class: String,
+    /// Where the last applied config is kept for restarts without a control plane.
+    pub last_known_good: PathBuf,
+}
+
+/// Takes a configuration into service; an `Err` is the NACK reason and the
+/// previous configuration must stay in service.
+pub trait ConfigSink: Send + Sync + 'static {
+    fn apply(&self, held: &Held) -> Result<(), String>;
+}
+
+const MAX_UPDATE_BYTES: usize = 512 * 1024 * 1024;
+const MIN_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Runs until `shutdown` turns true.
+pub async fn run(
+    config: SubscriberConfig,
+    sink: Arc<dyn ConfigSink>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut held = boot_from_disk(&config, sink.as_ref());
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        let session = subscribe(&config, sink.as_ref(), &mut held, &mut backoff);
+        tokio::select! {
+            result = session => match result {
+                Ok(()) => tracing::warn!(control_plane = %config.control_plane, "config stream ended; reconnecting"),
+                Err(e) => tracing::warn!(control_plane = %config.control_plane, error = %e, "config stream failed; reconnecting"),
+            },
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        let jitter = rand::thread_rng().gen_range(0..=backoff.as_millis() as u64 / 2);
+        tokio::select! {
+            () = tokio::time::sleep(backoff + Duration::from_millis(jitter)) => {},
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+fn boot_from_disk(config: &SubscriberConfig, sink: &dyn ConfigSink) -> Held {
+    match Held::load(&config.last_known_good) {
+        Ok(Some(held)) => match sink.apply(&held) {
+            Ok(()) => {
+                tracing::info!(
+                    version = held.version,
+                    stages = held.resources.len(),
+                    "serving last-known-good config"
+                );
+                held
+            }
+            Err(reason) => {
+                tracing::error!(%reason, "last-known-good config does not compile; starting empty");
+                Held::default()
+            }
+        },
+        Ok(None) => Held::default(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot use last-known-good config; starting empty");
+            Held::default()
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StreamError {
+    #[error("cannot connect: {0}")]
+    Connect(#[from] tonic::transport::Error),
+    #[error("stream error: {0}")]
+    Status(#[from] tonic::Status),
+    #[error("the control plane stopped reading our messages")]
+    Closed,
+}
+
+async fn subscribe(
+    config: &SubscriberConfig,
+    sink: &dyn ConfigSink,
+    held: &mut Held,
+    backoff: &mut Duration,
+) -> Result<(), StreamError> {
+    let channel = tonic::transport::Endpoint::from_shared(config.control_plane.clone())
+        .map_err(StreamError::Connect)?
+        .connect_timeout(Duration::from_secs(3))
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5))
+        .connect()
+        .await?;
+    let (outbound, rx) = mpsc::channel(16);
+    let hello = Hello {
+        node_id: config.node_id.clone(),
+        region: config.region.clone(),
+        endpoint_class: config.endpoint_class.clone(),
+        held: held.inventory(),
+    };
+    send(&outbound, Kind::Hello(hello)).await?;
+    let mut inbound = ConfigServiceClient::new(channel)
+        // A full snapshot of many stages is far beyond tonic's 4 MiB default.
+        .max_decoding_message_size(MAX_UPDATE_BYTES)
+        .subscribe(ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    while let Some(update) = inbound.message().await? {
+        *backoff = MIN_BACKOFF;
+        let reply = match take(config, sink, held, &update) {
+            Ok(()) => Kind::Ack(Ack {
+                version: update.version,
+            }),
+            Err(reason) => {
+                tracing::warn!(version = update.version, %reason, "config rejected; keeping the previous one");
+                Kind::Nack(Nack {
+                    version: update.version,
+                    reason,
+                })
+            }
+        };
+        send(&outbound, reply).await?;
+    }
+    Ok(())
+}
+
+/// Applies one update; on success it becomes the held and last-known-good config.
+fn take(
+    config: &SubscriberConfig,
+    sink: &dyn ConfigSink,
+    held: &mut Held,
+    update: &ConfigUpdate,
+) -> Result<(), String> {
+    let next = held.apply(update).map_err(|e| e.to_string())?;
+    sink.apply(&next)?;
+    if let Err(e) = next.save(&config.last_known_good) {
+        tracing::error!(error = %e, "applied config but could not persist it");
+    }
+    tracing::info!(
+        version = next.version,
+        stages = next.resources.len(),
+        full = update.full,
+        "config applied"
+    );
+    *held = next;
+    Ok(())
+}
+
+async fn send(outbound: &mpsc::Sender<NodeMessage>, kind: Kind) -> Result<(), StreamError> {
+    outbound
+        .send(NodeMessage { kind: Some(kind) })
+        .await
+        .map_err(|_| StreamError::Closed)
+}
