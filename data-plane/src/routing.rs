@@ -117,6 +117,9 @@ pub enum RouteOutcome<'t> {
 pub struct RouteMatch<'t> {
     pub stage: &'t CompiledStage,
     pub route: &'t Route,
+    /// The route's position in the stage's deployment routes, for per-route
+    /// data compiled alongside them.
+    pub route_index: usize,
     pub path_parameters: PathParameters<'t>,
 }
 
@@ -404,6 +407,7 @@ impl CompiledStage {
         Some(RouteMatch {
             stage: self,
             route: &self.snapshot.deployment.routes[index],
+            route_index: index,
             path_parameters: PathParameters(params),
         })
     }

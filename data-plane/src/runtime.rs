@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use apigw_proto::snapshot::{Route, StageSnapshot};
+use apigw_proto::snapshot::StageSnapshot;
 use arc_swap::ArcSwap;
 
 use crate::gateway_response::GatewayResponses;
@@ -109,23 +109,10 @@ impl Runtime {
 
     /// The integration compiled for a matched route.
     pub fn integration(&self, matched: &RouteMatch<'_>) -> Option<&Integration> {
-        let routes = &matched.stage.snapshot().deployment.routes;
-        let index = route_index(routes, matched.route)?;
-        self.stage(matched.stage)?.integrations.get(index)
+        self.stage(matched.stage)?
+            .integrations
+            .get(matched.route_index)
     }
-}
-
-/// The position of `route` in `routes`. A [`RouteMatch`] borrows its route
-/// from the stage's own route list, so the address gives the index in O(1)
-/// without a lookup by name; `ptr::eq` confirms it.
-fn route_index(routes: &[Route], route: &Route) -> Option<usize> {
-    let size = std::mem::size_of::<Route>().max(1);
-    let offset = (route as *const Route as usize).checked_sub(routes.as_ptr() as usize)?;
-    let index = offset / size;
-    routes
-        .get(index)
-        .filter(|r| std::ptr::eq(*r, route))
-        .map(|_| index)
 }
 
 /// The runtime in service, swapped atomically on each applied configuration.
@@ -172,7 +159,7 @@ impl ConfigSink for RuntimeHandle {
 mod tests {
     use std::collections::BTreeMap;
 
-    use apigw_proto::snapshot::{ApiSettings, DeploymentSnapshot};
+    use apigw_proto::snapshot::{ApiSettings, DeploymentSnapshot, Route};
     use serde_json::json;
 
     use super::*;
@@ -255,8 +242,7 @@ mod tests {
             panic!("no integration");
         };
         assert!(format!("{mock:?}").contains("202"));
-        let other = [route("/b", "GET", json!({}))];
-        assert_eq!(route_index(&other, m.route), None);
+        assert_eq!(m.route_index, 1);
     }
 
     #[test]
