@@ -2,9 +2,10 @@
 //! Latency and IntegrationLatency in spirit — and the small HTTP endpoint
 //! that exposes them (`GET /metrics`) beside a liveness probe (`GET /healthz`).
 
+use std::cell::RefCell;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode, header};
@@ -121,30 +122,51 @@ impl Metrics {
             500..=599 => "5xx",
             _ => "1xx",
         };
-        self.0
-            .requests
-            .get_or_create(&RequestLabels {
-                api_id: r.api_id.to_owned(),
-                stage: r.stage.to_owned(),
-                resource: r.resource.to_owned(),
-                method: r.method.to_owned(),
-                status_class,
-            })
-            .inc();
+        SERIES.with_borrow_mut(|cache| {
+            let series = match cache.iter().position(|c| c.is(&self.0, &r, status_class)) {
+                Some(i) => &cache[i],
+                None => {
+                    if cache.len() == SERIES_CACHED {
+                        cache.remove(0);
+                    }
+                    cache.push(self.series(&r, status_class));
+                    &cache[cache.len() - 1]
+                }
+            };
+            series.requests.inc();
+            if let Some(integration) = r.integration_latency {
+                series
+                    .integration_latency
+                    .observe(integration.as_secs_f64());
+            }
+            series.latency.observe(r.latency.as_secs_f64());
+        });
+    }
+
+    /// Looks the series up (creating them) the slow way: owned labels, locks.
+    fn series(&self, r: &RequestRecord<'_>, status_class: &'static str) -> Series {
+        let requests = self.0.requests.get_or_create_owned(&RequestLabels {
+            api_id: r.api_id.to_owned(),
+            stage: r.stage.to_owned(),
+            resource: r.resource.to_owned(),
+            method: r.method.to_owned(),
+            status_class,
+        });
         let stage = StageLabels {
             api_id: r.api_id.to_owned(),
             stage: r.stage.to_owned(),
         };
-        if let Some(integration) = r.integration_latency {
-            self.0
-                .integration_latency
-                .get_or_create(&stage)
-                .observe(integration.as_secs_f64());
+        Series {
+            owner: Arc::downgrade(&self.0),
+            api_id: r.api_id.into(),
+            stage: r.stage.into(),
+            resource: r.resource.into(),
+            method: r.method.into(),
+            status_class,
+            requests,
+            latency: self.0.latency.get_or_create_owned(&stage),
+            integration_latency: self.0.integration_latency.get_or_create_owned(&stage),
         }
-        self.0
-            .latency
-            .get_or_create(&stage)
-            .observe(r.latency.as_secs_f64());
     }
 
     pub fn set_config_version(&self, version: u64) {
@@ -159,6 +181,40 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.0.registry);
         out
+    }
+}
+
+/// How many label sets each thread keeps handles for.
+const SERIES_CACHED: usize = 64;
+
+thread_local! {
+    /// Recently recorded series: a request whose labels are here touches only
+    /// the metrics' atomics — no label strings built, no lock, no hashing.
+    static SERIES: RefCell<Vec<Series>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One label set's metric handles (clones share the registered series).
+struct Series {
+    /// The [`Metrics`] they belong to; a `Weak` keeps the address unique.
+    owner: Weak<Inner>,
+    api_id: Box<str>,
+    stage: Box<str>,
+    resource: Box<str>,
+    method: Box<str>,
+    status_class: &'static str,
+    requests: Counter,
+    latency: Histogram,
+    integration_latency: Histogram,
+}
+
+impl Series {
+    fn is(&self, owner: &Arc<Inner>, r: &RequestRecord<'_>, status_class: &str) -> bool {
+        std::ptr::eq(self.owner.as_ptr(), Arc::as_ptr(owner))
+            && self.status_class == status_class
+            && *self.resource == *r.resource
+            && *self.method == *r.method
+            && *self.stage == *r.stage
+            && *self.api_id == *r.api_id
     }
 }
 
@@ -260,5 +316,33 @@ mod tests {
         assert!(text.contains("apigw_latency_seconds_count{api_id=\"a1\",stage=\"prod\"} 1"));
         assert!(text.contains("apigw_integration_latency_seconds_count"));
         assert!(text.contains("apigw_config_version 7"));
+    }
+
+    #[test]
+    fn cached_series_keep_counting_per_registry() {
+        let record = |m: &Metrics, status| {
+            m.record(RequestRecord {
+                api_id: "a1",
+                stage: "prod",
+                resource: "/x",
+                method: "GET",
+                status,
+                latency: Duration::from_millis(1),
+                integration_latency: None,
+            });
+        };
+        let (one, two) = (Metrics::new(), Metrics::new());
+        for _ in 0..3 {
+            record(&one, 200);
+        }
+        record(&one, 500);
+        record(&two, 200);
+        let series = r#"apigw_requests_total{api_id="a1",stage="prod",resource="/x",method="GET",status_class="#;
+        let text = one.encode();
+        assert!(text.contains(&format!(r#"{series}"2xx"}} 3"#)), "{text}");
+        assert!(text.contains(&format!(r#"{series}"5xx"}} 1"#)), "{text}");
+        assert!(text.contains("apigw_latency_seconds_count{api_id=\"a1\",stage=\"prod\"} 4"));
+        let text = two.encode();
+        assert!(text.contains(&format!(r#"{series}"2xx"}} 1"#)), "{text}");
     }
 }

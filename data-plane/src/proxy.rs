@@ -29,7 +29,7 @@ use hyper_util::server::conn::auto;
 use rand::Rng;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 use crate::body::{self, Body};
 use crate::gateway_response::{self, GatewayError, GatewayResponses};
@@ -126,6 +126,11 @@ async fn connection(
     _alive: mpsc::Sender<()>,
 ) {
     let _ = stream.set_nodelay(true);
+    // Formatted once per connection, not per request.
+    let caller = Arc::new(Peer {
+        ip: peer.ip().to_string().into(),
+        local_port: local.port(),
+    });
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched {
         inner: stream,
@@ -135,9 +140,10 @@ async fn connection(
         let activity = activity.clone();
         service_fn(move |request| {
             let shared = shared.clone();
+            let caller = caller.clone();
             let in_flight = activity.begin_request();
             async move {
-                let response = handle(request, &shared, peer, local).await;
+                let response = handle(request, &shared, &caller).await;
                 drop(in_flight);
                 Ok::<_, Infallible>(response)
             }
@@ -147,9 +153,9 @@ async fn connection(
     builder
         .http1()
         .timer(TokioTimer::new())
-        // hyper starts this clock whenever it waits for a head, idle or not:
-        // it is the keep-alive idle timeout; ours below is the slow-loris one.
-        .header_read_timeout(IDLE_TIMEOUT)
+        // The watchdog below enforces both the slow-loris and the idle
+        // timeout; hyper's own head timer would cost a boxed timer per request.
+        .header_read_timeout(None)
         .max_buf_size(MAX_READ_BUFFER)
         .keep_alive(true);
     builder
@@ -159,11 +165,22 @@ async fn connection(
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     let mut closing_by: Option<Instant> = None;
+    // One timer for the connection's life, re-armed only when it fires (or
+    // on shutdown): requests themselves never touch it.
+    let sleep = tokio::time::sleep(HEADER_READ_TIMEOUT);
+    tokio::pin!(sleep);
     loop {
         let head = activity.head_deadline();
         let idle = activity.idle_deadline();
-        let deadline = closing_by.unwrap_or_else(|| head.map_or(idle, |h| h.min(idle)));
+        // With no head in progress, look again within one head timeout: a
+        // head that begins meanwhile is then still cut off exactly on time.
+        let deadline = closing_by.unwrap_or_else(|| {
+            head.unwrap_or_else(|| Instant::now() + HEADER_READ_TIMEOUT)
+                .min(idle)
+        });
+        sleep.as_mut().reset(deadline.into());
         tokio::select! {
+            biased;
             result = conn.as_mut() => {
                 if let Err(e) = result {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -174,8 +191,10 @@ async fn connection(
                 conn.as_mut().graceful_shutdown();
                 closing_by = Some(Instant::now() + SHUTDOWN_GRACE);
             }
-            () = tokio::time::sleep_until(deadline.into()) => {
+            () = sleep.as_mut() => {
                 let now = Instant::now();
+                let head = activity.head_deadline();
+                let idle = activity.idle_deadline();
                 if closing_by.is_some() || head.is_some_and(|h| h <= now) {
                     tracing::debug!(%peer, "closing connection (request head too slow or close overdue)");
                     return;
@@ -185,9 +204,14 @@ async fn connection(
                     closing_by = Some(now + CLOSE_GRACE);
                 }
             }
-            () = activity.head_started.notified() => {}
         }
     }
+}
+
+/// The caller's end of a connection, formatted once.
+struct Peer {
+    ip: Box<str>,
+    local_port: u16,
 }
 
 /// Traffic on one connection, as the watchdog sees it.
@@ -201,7 +225,6 @@ struct Activity {
     in_flight: AtomicUsize,
     /// HTTP/2 has its own framing limits; the head clock is HTTP/1's.
     h2: AtomicBool,
-    head_started: Notify,
 }
 
 impl Activity {
@@ -212,7 +235,6 @@ impl Activity {
             head_since: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             h2: AtomicBool::new(false),
-            head_started: Notify::new(),
         }
     }
 
@@ -230,14 +252,14 @@ impl Activity {
         if first && first_bytes.starts_with(b"PRI * HTTP/2.0") {
             self.h2.store(true, Ordering::Relaxed);
         }
+        // The watchdog reads this when its timer fires; no wake-up needed.
         if !self.h2.load(Ordering::Relaxed)
             && self.in_flight.load(Ordering::Acquire) == 0
-            && self
-                .head_since
-                .compare_exchange(0, now + 1, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
+            && self.head_since.load(Ordering::Relaxed) == 0
         {
-            self.head_started.notify_one();
+            let _ =
+                self.head_since
+                    .compare_exchange(0, now + 1, Ordering::AcqRel, Ordering::Relaxed);
         }
     }
 
@@ -341,25 +363,21 @@ struct Trace<'r> {
     integration_latency: Option<Duration>,
 }
 
-async fn handle(
-    request: Request<Incoming>,
-    shared: &Shared,
-    peer: SocketAddr,
-    local: SocketAddr,
-) -> Response<Body> {
+async fn handle(request: Request<Incoming>, shared: &Shared, peer: &Peer) -> Response<Body> {
     let started = Instant::now();
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut id_buf = uuid::Uuid::encode_buffer();
+    let request_id: &str = request_id().hyphenated().encode_lower(&mut id_buf);
     let extended_id = extended_request_id();
     let runtime = shared.runtime.load();
     let method = request.method().clone();
     let mut trace = Trace::default();
     let ids = Ids {
-        request_id: &request_id,
+        request_id,
         extended_id: &extended_id,
     };
-    let mut response = pipeline(request, shared, &runtime, ids, peer, local, &mut trace).await;
+    let mut response = pipeline(request, shared, &runtime, ids, peer, &mut trace).await;
     let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
         headers.insert(X_AMZN_REQUEST_ID, v);
     }
     if let Ok(v) = HeaderValue::from_str(&extended_id) {
@@ -388,8 +406,7 @@ async fn pipeline<'r>(
     shared: &Shared,
     runtime: &'r crate::runtime::Runtime,
     ids: Ids<'_>,
-    peer: SocketAddr,
-    local: SocketAddr,
+    peer: &Peer,
     trace: &mut Trace<'r>,
 ) -> Response<Body> {
     let (parts, incoming) = request.into_parts();
@@ -402,7 +419,6 @@ async fn pipeline<'r>(
         .and_then(|h| h.to_str().ok())
         .or_else(|| parts.uri.authority().map(|a| a.as_str()));
     let path = parts.uri.path();
-    let source_ip = peer.ip().to_string();
     let mut context = RequestContext {
         request_id: ids.request_id,
         extended_request_id: ids.extended_id,
@@ -410,7 +426,7 @@ async fn pipeline<'r>(
         path,
         protocol: protocol(parts.version),
         domain_name: host.map_or("", strip_port),
-        source_ip: &source_ip,
+        source_ip: &peer.ip,
         request_time_epoch: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0)),
@@ -479,8 +495,8 @@ async fn pipeline<'r>(
         headers: &parts.headers,
         body,
         client: &shared.client,
-        client_addr: peer,
-        local_port: local.port(),
+        client_ip: &peer.ip,
+        local_port: peer.local_port,
     };
     match integration
         .invoke(call, &mut trace.integration_latency)
@@ -505,6 +521,9 @@ fn render(
 /// The whole request body, within [`MAX_BODY_BYTES`]: a declared length
 /// over it is refused before reading; an undeclared one is cut off at it.
 async fn read_body(headers: &HeaderMap, incoming: Incoming) -> Result<Bytes, GatewayError> {
+    if hyper::body::Body::is_end_stream(&incoming) {
+        return Ok(Bytes::new());
+    }
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -559,13 +578,22 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
+/// A random (v4) UUID from the thread's RNG: `Uuid::new_v4` would make a
+/// `getrandom` syscall per request.
+fn request_id() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rand::thread_rng().r#gen()).into_uuid()
+}
+
 /// AWS's `extendedRequestId` shape: 15 base64 characters and `=`.
 fn extended_request_id() -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut rng = rand::thread_rng();
-    let mut id: String = (0..15)
-        .map(|_| char::from(ALPHABET[rng.gen_range(0..64)]))
-        .collect();
+    // 15 × 6 bits out of one 128-bit draw.
+    let mut bits: u128 = rand::thread_rng().r#gen();
+    let mut id = String::with_capacity(16);
+    for _ in 0..15 {
+        id.push(char::from(ALPHABET[(bits & 63) as usize]));
+        bits >>= 6;
+    }
     id.push('=');
     id
 }
@@ -585,6 +613,14 @@ mod tests {
         assert_eq!(id.len(), 16);
         assert!(id.ends_with('='));
         assert_ne!(id, extended_request_id());
+    }
+
+    #[test]
+    fn request_ids_are_v4_uuids() {
+        let id = request_id();
+        assert_eq!(id.get_version_num(), 4);
+        assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+        assert_ne!(id, request_id());
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The routing table: from an incoming request's Host, path and method to the
 //! stage and route that serve it.
 //!
-//! Built once from the [`StageSnapshot`]s a node serves and never mutated; a new
-//! set of snapshots builds a new table. Each stage compiles its routes into a
+//! Each stage is compiled once, on its own, into a [`CompiledStage`] (shared
+//! behind an `Arc`, so an update reuses every stage it did not change); a table
+//! is only an index from API id and stage name to those stages, cheap to
+//! rebuild, and never mutated. Each stage compiles its routes into a
 //! trie (one node per path segment: literal children in a hash map, at most one
 //! `{param}` child and one greedy `{name+}` child), so a lookup walks the
 //! request's segments instead of scanning routes.
@@ -35,9 +37,12 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use apigw_proto::snapshot::{Route, StageSnapshot};
+use apigw_proto::snapshot::StageSnapshot;
 use percent_encoding::percent_decode_str;
+
+use crate::runtime::StageRuntime;
 
 /// Base domain of host-form invoke URLs when none is configured.
 pub const DEFAULT_BASE_DOMAIN: &str = "localhost";
@@ -75,13 +80,16 @@ pub enum BuildErrorKind {
         existing: String,
         found: String,
     },
+    /// An integration or gateway response that does not compile.
+    #[error("{0}")]
+    Integration(String),
 }
 
 /// All stages a node serves, keyed by API id and stage name.
 #[derive(Debug)]
 pub struct RoutingTable {
-    /// Lowercased API id → stage name → stage.
-    apis: HashMap<Box<str>, HashMap<Box<str>, CompiledStage>>,
+    /// Lowercased API id → its stages (a handful, so a list searched by name).
+    apis: HashMap<Box<str>, Vec<Arc<CompiledStage>>>,
     /// `.execute-api.{base_domain}`, lowercased.
     host_suffix: Box<str>,
 }
@@ -116,7 +124,7 @@ pub enum RouteOutcome<'t> {
 #[derive(Debug, Clone)]
 pub struct RouteMatch<'t> {
     pub stage: &'t CompiledStage,
-    pub route: &'t Route,
+    pub route: &'t RouteInfo,
     /// The route's position in the stage's deployment routes, for per-route
     /// data compiled alongside them.
     pub route_index: usize,
@@ -148,11 +156,42 @@ impl<'t> PathParameters<'t> {
     }
 }
 
-/// One stage with its routes compiled into a trie.
+/// One stage, compiled: its identity, its routes in a trie, and what serving
+/// them needs ([`StageRuntime`]: integrations, gateway responses). The parsed
+/// snapshot it came from is not kept.
 #[derive(Debug)]
 pub struct CompiledStage {
-    snapshot: StageSnapshot,
+    info: StageInfo,
+    /// Parallel to the deployment's `routes`.
+    routes: Box<[RouteInfo]>,
     root: Node,
+    runtime: StageRuntime,
+}
+
+/// What identifies a compiled stage; shaped like the [`StageSnapshot`] fields
+/// it keeps (`info.deployment.account_id`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageInfo {
+    pub stage_name: Box<str>,
+    pub deployment: DeploymentInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentInfo {
+    pub account_id: Box<str>,
+    pub api_id: Box<str>,
+    pub deployment_id: Box<str>,
+}
+
+/// A route as declared in the deployment, without its compiled integration
+/// (see [`crate::runtime::Runtime::integration`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub resource_id: Box<str>,
+    /// Resource path template, e.g. `/pets/{petId}`.
+    pub path: Box<str>,
+    /// As declared: `GET`, … or `ANY`.
+    pub http_method: Box<str>,
 }
 
 #[derive(Debug, Default)]
@@ -256,6 +295,21 @@ fn parse_template(path: &str) -> Result<Vec<Segment<'_>>, &'static str> {
 }
 
 impl Node {
+    /// Gives back the spare capacity left by building (a node lives as long as its stage).
+    fn shrink(&mut self) {
+        self.literals.shrink_to_fit();
+        for child in self.literals.values_mut() {
+            child.shrink();
+        }
+        if let Some((_, child)) = &mut self.param {
+            child.shrink();
+        }
+        if let Some((_, methods)) = &mut self.greedy {
+            methods.concrete.shrink_to_fit();
+        }
+        self.methods.concrete.shrink_to_fit();
+    }
+
     fn insert(&mut self, path: &str, method: &str, index: usize) -> Result<(), BuildErrorKind> {
         let segments = parse_template(path).map_err(|reason| BuildErrorKind::InvalidPath {
             path: path.to_owned(),
@@ -361,9 +415,11 @@ fn normalize(rest_path: &str) -> Option<&str> {
 }
 
 impl CompiledStage {
-    /// Compiles a stage's routes. Fails on a route no request could address
-    /// unambiguously (bad template, duplicate method, conflicting parameter names).
-    pub fn compile(snapshot: StageSnapshot) -> Result<Self, BuildError> {
+    /// Compiles a stage's routes and integrations. Fails on a route no request
+    /// could address unambiguously (bad template, duplicate method, conflicting
+    /// parameter names) and on an integration or gateway response that does not
+    /// compile.
+    pub fn compile(snapshot: &StageSnapshot) -> Result<Self, BuildError> {
         let error = |kind| BuildError {
             api_id: snapshot.deployment.api_id.clone(),
             stage: snapshot.stage_name.clone(),
@@ -383,19 +439,62 @@ impl CompiledStage {
             root.insert(&route.path, &route.http_method, index)
                 .map_err(error)?;
         }
-        Ok(Self { snapshot, root })
+        root.shrink();
+        let runtime =
+            StageRuntime::compile(snapshot).map_err(|e| error(BuildErrorKind::Integration(e)))?;
+        let deployment = &snapshot.deployment;
+        Ok(Self {
+            info: StageInfo {
+                stage_name: stage.as_str().into(),
+                deployment: DeploymentInfo {
+                    account_id: deployment.account_id.as_str().into(),
+                    api_id: api_id.as_str().into(),
+                    deployment_id: deployment.deployment_id.as_str().into(),
+                },
+            },
+            routes: deployment
+                .routes
+                .iter()
+                .map(|r| RouteInfo {
+                    resource_id: r.resource_id.as_str().into(),
+                    path: r.path.as_str().into(),
+                    http_method: r.http_method.as_str().into(),
+                })
+                .collect(),
+            root,
+            runtime,
+        })
     }
 
     pub fn api_id(&self) -> &str {
-        &self.snapshot.deployment.api_id
+        &self.info.deployment.api_id
     }
 
     pub fn stage_name(&self) -> &str {
-        &self.snapshot.stage_name
+        &self.info.stage_name
     }
 
-    pub fn snapshot(&self) -> &StageSnapshot {
-        &self.snapshot
+    pub fn account_id(&self) -> &str {
+        &self.info.deployment.account_id
+    }
+
+    pub fn deployment_id(&self) -> &str {
+        &self.info.deployment.deployment_id
+    }
+
+    /// The stage's identity, in the snapshot's shape (only these fields are kept).
+    pub fn snapshot(&self) -> &StageInfo {
+        &self.info
+    }
+
+    /// The routes, in the deployment's order (`RouteMatch::route_index` indexes them).
+    pub fn routes(&self) -> &[RouteInfo] {
+        &self.routes
+    }
+
+    /// Integrations and gateway responses.
+    pub fn runtime(&self) -> &StageRuntime {
+        &self.runtime
     }
 
     /// Matches `method` (case-sensitive, as sent) and the raw path after the
@@ -406,7 +505,7 @@ impl CompiledStage {
         let index = self.root.walk(body, method, &mut params)?;
         Some(RouteMatch {
             stage: self,
-            route: &self.snapshot.deployment.routes[index],
+            route: &self.routes[index],
             route_index: index,
             path_parameters: PathParameters(params),
         })
@@ -431,9 +530,12 @@ fn strip_port(host: &str) -> &str {
 impl RoutingTable {
     /// Builds a table from compiled stages; `base_domain` is the host-form
     /// suffix after `.execute-api.` (see [`DEFAULT_BASE_DOMAIN`]).
+    ///
+    /// Only indexes: the stages are shared, so building a table over stages
+    /// that are already compiled costs a hash insert per stage.
     pub fn new(
         base_domain: &str,
-        stages: impl IntoIterator<Item = CompiledStage>,
+        stages: impl IntoIterator<Item = Arc<CompiledStage>>,
     ) -> Result<Self, BuildError> {
         let base = base_domain.trim_matches('.').to_ascii_lowercase();
         let host_suffix = if base.is_empty() {
@@ -441,19 +543,26 @@ impl RoutingTable {
         } else {
             format!(".execute-api.{base}").into()
         };
-        let mut apis: HashMap<Box<str>, HashMap<Box<str>, CompiledStage>> = HashMap::new();
+        let stages = stages.into_iter();
+        let mut apis: HashMap<Box<str>, Vec<Arc<CompiledStage>>> =
+            HashMap::with_capacity(stages.size_hint().0);
         for stage in stages {
-            let by_name = apis
-                .entry(stage.api_id().to_ascii_lowercase().into())
-                .or_default();
-            if by_name.contains_key(stage.stage_name()) {
+            let api_id = stage.api_id();
+            let by_name = if api_id.bytes().any(|b| b.is_ascii_uppercase()) {
+                apis.entry(api_id.to_ascii_lowercase().into()).or_default()
+            } else if let Some(by_name) = apis.get_mut(api_id) {
+                by_name
+            } else {
+                apis.entry(api_id.into()).or_default()
+            };
+            if by_name.iter().any(|s| s.stage_name() == stage.stage_name()) {
                 return Err(BuildError {
                     api_id: stage.api_id().to_owned(),
                     stage: stage.stage_name().to_owned(),
                     kind: BuildErrorKind::DuplicateStage,
                 });
             }
-            by_name.insert(stage.stage_name().into(), stage);
+            by_name.push(stage);
         }
         Ok(Self { apis, host_suffix })
     }
@@ -465,9 +574,18 @@ impl RoutingTable {
     ) -> Result<Self, BuildError> {
         let stages = snapshots
             .into_iter()
-            .map(CompiledStage::compile)
+            .map(|s| CompiledStage::compile(&s).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         Self::new(base_domain, stages)
+    }
+
+    /// How many stages the table serves.
+    pub fn len(&self) -> usize {
+        self.apis.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.apis.is_empty()
     }
 
     /// A stage by API id (any case) and stage name.
@@ -477,7 +595,10 @@ impl RoutingTable {
         } else {
             self.apis.get(api_id)
         }?;
-        stages.get(stage)
+        stages
+            .iter()
+            .find(|s| s.stage_name() == stage)
+            .map(|s| &**s)
     }
 
     /// Finds the API and stage a request addresses. The path form is tried
@@ -542,7 +663,7 @@ impl RoutingTable {
 mod tests {
     use std::collections::BTreeMap;
 
-    use apigw_proto::snapshot::{ApiSettings, DeploymentSnapshot};
+    use apigw_proto::snapshot::{ApiSettings, DeploymentSnapshot, Route};
     use serde_json::json;
 
     use super::*;
@@ -588,8 +709,8 @@ mod tests {
     fn hit(t: &RoutingTable, method: &str, rest: &str) -> Option<Hit> {
         match t.route(HOST, method, &format!("/prod{rest}")) {
             RouteOutcome::Matched(m) => Some((
-                m.route.path.clone(),
-                m.route.http_method.clone(),
+                m.route.path.to_string(),
+                m.route.http_method.to_string(),
                 m.path_parameters
                     .iter()
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -869,7 +990,7 @@ mod tests {
     #[test]
     fn build_rejects_ambiguous_or_malformed_routes() {
         let kind = |routes: &[(&str, &str)]| {
-            CompiledStage::compile(snapshot("abc", "prod", routes))
+            CompiledStage::compile(&snapshot("abc", "prod", routes))
                 .unwrap_err()
                 .kind
         };
@@ -907,7 +1028,7 @@ mod tests {
             );
         }
         assert_eq!(
-            CompiledStage::compile(snapshot("a.b", "prod", &[]))
+            CompiledStage::compile(&snapshot("a.b", "prod", &[]))
                 .unwrap_err()
                 .kind,
             BuildErrorKind::Unaddressable

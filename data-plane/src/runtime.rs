@@ -12,22 +12,25 @@ use apigw_proto::snapshot::StageSnapshot;
 use arc_swap::ArcSwap;
 
 use crate::gateway_response::GatewayResponses;
-use crate::held::Held;
+use crate::held::{Held, HeldResource};
 use crate::integration::Integration;
 use crate::metrics::Metrics;
 use crate::routing::{CompiledStage, RouteMatch, RoutingTable};
 use crate::subscriber::ConfigSink;
 
+/// Updates with at least this many stages to compile are compiled on several threads.
+const PARALLEL_COMPILE_MIN: usize = 64;
+
 /// What one stage needs beyond its routes.
 #[derive(Debug)]
 pub struct StageRuntime {
     /// Parallel to the deployment's `routes`.
-    integrations: Vec<Integration>,
+    integrations: Box<[Integration]>,
     gateway_responses: GatewayResponses,
 }
 
 impl StageRuntime {
-    fn compile(snapshot: &StageSnapshot) -> Result<Self, String> {
+    pub(crate) fn compile(snapshot: &StageSnapshot) -> Result<Self, String> {
         let vars = &snapshot.variables;
         let integrations = snapshot
             .deployment
@@ -37,7 +40,7 @@ impl StageRuntime {
                 Integration::compile(&route.method, vars)
                     .map_err(|e| format!("{} {}: {e}", route.http_method, route.path))
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Box<[_]>, _>>()?;
         let gateway_responses =
             GatewayResponses::compile(&snapshot.deployment.gateway_responses, vars)?;
         Ok(Self {
@@ -49,14 +52,27 @@ impl StageRuntime {
     pub fn gateway_responses(&self) -> &GatewayResponses {
         &self.gateway_responses
     }
+
+    /// The integration of the route at `route_index`.
+    pub fn integration(&self, route_index: usize) -> Option<&Integration> {
+        self.integrations.get(route_index)
+    }
+}
+
+/// A stage compiled from one config resource, with the resource version it
+/// was compiled from: the same key at the same version is the same stage.
+#[derive(Debug, Clone)]
+struct Compiled {
+    version: u64,
+    stage: Arc<CompiledStage>,
 }
 
 /// A compiled configuration.
 #[derive(Debug)]
 pub struct Runtime {
     table: RoutingTable,
-    /// API id (as in the snapshot) → stage name → stage runtime.
-    stages: HashMap<Box<str>, HashMap<Box<str>, StageRuntime>>,
+    /// Resource key → what was compiled from it, reused by the next update.
+    resources: HashMap<Arc<str>, Compiled>,
     version: u64,
 }
 
@@ -65,31 +81,49 @@ impl Runtime {
     pub fn empty(base_domain: &str) -> Self {
         Self {
             table: RoutingTable::new(base_domain, []).expect("an empty table always builds"),
-            stages: HashMap::new(),
+            resources: HashMap::new(),
             version: 0,
         }
     }
 
     /// Compiles every stage of `held`; the first error fails the whole.
     pub fn compile(base_domain: &str, held: &Held) -> Result<Self, String> {
-        let mut stages: HashMap<Box<str>, HashMap<Box<str>, StageRuntime>> = HashMap::new();
-        for snapshot in held.stages() {
-            let stage = StageRuntime::compile(snapshot).map_err(|e| {
-                format!(
-                    "api {:?} stage {:?}: {e}",
-                    snapshot.deployment.api_id, snapshot.stage_name
-                )
-            })?;
-            stages
-                .entry(snapshot.deployment.api_id.as_str().into())
-                .or_default()
-                .insert(snapshot.stage_name.as_str().into(), stage);
+        Self::compile_reusing(base_domain, held, None)
+    }
+
+    /// Compiles `held`, reusing every stage `previous` compiled from the same
+    /// resource key at the same version: only new or changed resources are
+    /// parsed and compiled; the rest costs a lookup and an `Arc` clone each,
+    /// plus one insert into the new API/stage index. Anything that fails
+    /// (a resource that does not parse or compile, two resources for one
+    /// stage) fails the whole, and `previous` is untouched.
+    pub fn compile_reusing(
+        base_domain: &str,
+        held: &Held,
+        previous: Option<&Runtime>,
+    ) -> Result<Self, String> {
+        let mut resources: HashMap<Arc<str>, Compiled> =
+            HashMap::with_capacity(held.resources.len());
+        let mut todo: Vec<(&Arc<str>, &HeldResource)> = Vec::new();
+        for (key, resource) in held.resources.iter() {
+            match previous
+                .and_then(|p| p.resources.get(key))
+                .filter(|c| c.version == resource.version)
+            {
+                Some(compiled) => {
+                    resources.insert(key.clone(), compiled.clone());
+                }
+                None => todo.push((key, resource)),
+            }
         }
-        let table =
-            RoutingTable::build(base_domain, held.stages().cloned()).map_err(|e| e.to_string())?;
+        for (key, compiled) in compile_all(&todo)? {
+            resources.insert(key.clone(), compiled);
+        }
+        let table = RoutingTable::new(base_domain, resources.values().map(|c| c.stage.clone()))
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             table,
-            stages,
+            resources,
             version: held.version,
         })
     }
@@ -103,16 +137,60 @@ impl Runtime {
         self.version
     }
 
-    pub fn stage(&self, stage: &CompiledStage) -> Option<&StageRuntime> {
-        self.stages.get(stage.api_id())?.get(stage.stage_name())
+    /// The compiled stage of a resource key, if this runtime serves it.
+    pub fn resource(&self, key: &str) -> Option<&Arc<CompiledStage>> {
+        self.resources.get(key).map(|c| &c.stage)
+    }
+
+    pub fn stage<'s>(&self, stage: &'s CompiledStage) -> Option<&'s StageRuntime> {
+        Some(stage.runtime())
     }
 
     /// The integration compiled for a matched route.
-    pub fn integration(&self, matched: &RouteMatch<'_>) -> Option<&Integration> {
-        self.stage(matched.stage)?
-            .integrations
-            .get(matched.route_index)
+    pub fn integration<'t>(&self, matched: &RouteMatch<'t>) -> Option<&'t Integration> {
+        matched.stage.runtime().integration(matched.route_index)
     }
+}
+
+/// Parses and compiles one resource; the parsed snapshot is dropped here.
+fn compile_one(key: &str, resource: &HeldResource) -> Result<Compiled, String> {
+    let snapshot: StageSnapshot = serde_json::from_slice(&resource.body).map_err(|e| {
+        format!(
+            "resource {key} (version {}) is not a valid stage snapshot: {e}",
+            resource.version
+        )
+    })?;
+    let stage = CompiledStage::compile(&snapshot).map_err(|e| e.to_string())?;
+    Ok(Compiled {
+        version: resource.version,
+        stage: Arc::new(stage),
+    })
+}
+
+/// Compiles `todo` (in key order), on several threads when there is much of
+/// it; the error reported is the first in key order.
+fn compile_all<'k>(
+    todo: &[(&'k Arc<str>, &HeldResource)],
+) -> Result<Vec<(&'k Arc<str>, Compiled)>, String> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let one = |&(key, resource): &(&'k Arc<str>, &HeldResource)| {
+        compile_one(key, resource).map(|c| (key, c))
+    };
+    if threads < 2 || todo.len() < PARALLEL_COMPILE_MIN {
+        return todo.iter().map(one).collect();
+    }
+    let chunk = todo.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = todo
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Result<Vec<_>, _>>()))
+            .collect();
+        let mut out = Vec::with_capacity(todo.len());
+        for worker in workers {
+            out.extend(worker.join().expect("stage compilation panicked")?);
+        }
+        Ok(out)
+    })
 }
 
 /// The runtime in service, swapped atomically on each applied configuration.
@@ -144,8 +222,12 @@ impl RuntimeHandle {
 }
 
 impl ConfigSink for RuntimeHandle {
+    /// Compiles `held` beside the runtime in service, reusing its unchanged
+    /// stages, and swaps it in. Only the subscriber applies, one update at a time.
     fn apply(&self, held: &Held) -> Result<(), String> {
-        let runtime = Runtime::compile(&self.base_domain, held)?;
+        let current = self.current.load_full();
+        let runtime = Runtime::compile_reusing(&self.base_domain, held, Some(&current))?;
+        drop(current);
         let version = runtime.version();
         self.current.store(Arc::new(runtime));
         if let Some(metrics) = self.metrics.get() {
@@ -159,6 +241,7 @@ impl ConfigSink for RuntimeHandle {
 mod tests {
     use std::collections::BTreeMap;
 
+    use apigw_proto::config::{ConfigUpdate, SnapshotResource};
     use apigw_proto::snapshot::{ApiSettings, DeploymentSnapshot, Route};
     use serde_json::json;
 
@@ -195,22 +278,58 @@ mod tests {
     }
 
     fn held(version: u64, stages: Vec<StageSnapshot>) -> Held {
-        Held {
+        Held::new(
             version,
-            resources: stages
+            stages
                 .into_iter()
                 .enumerate()
                 .map(|(i, s)| {
                     (
-                        format!("k{i}"),
-                        HeldResource {
-                            version,
-                            snapshot: Arc::new(s),
-                        },
+                        format!("k{i}").into(),
+                        HeldResource::from_snapshot(version, &s),
                     )
                 })
                 .collect(),
+        )
+    }
+
+    fn mock(body: &str) -> serde_json::Value {
+        json!({"type": "MOCK", "integrationResponses": {"200": {"statusCode": "200", "responseTemplates": {"application/json": body}}}})
+    }
+
+    /// One stage per API: `stage/{api}` → api `{api}` serving `GET /v` with `body`.
+    fn upsert(api: &str, version: u64, body: &str) -> SnapshotResource {
+        SnapshotResource {
+            key: format!("stage/{api}"),
+            version,
+            body: serde_json::to_vec(&stage(api, vec![route("/v", "GET", mock(body))])).unwrap(),
         }
+    }
+
+    fn update(
+        version: u64,
+        full: bool,
+        upserts: Vec<SnapshotResource>,
+        removals: &[&str],
+    ) -> ConfigUpdate {
+        ConfigUpdate {
+            version,
+            full,
+            upserts,
+            removals: removals.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+
+    /// The body `api`'s `GET /v` answers, if it is served.
+    fn serves(runtime: &Runtime, api: &str) -> Option<String> {
+        let host = format!("{api}.execute-api.example.com");
+        let RouteOutcome::Matched(m) = runtime.table().route(Some(&host), "GET", "/prod/v") else {
+            return None;
+        };
+        let Some(Integration::Mock(mock)) = runtime.integration(&m) else {
+            panic!("no integration");
+        };
+        Some(format!("{mock:?}"))
     }
 
     #[test]
@@ -276,5 +395,155 @@ mod tests {
             .push(route("/a", "GET", json!({"type": "MOCK"})));
         assert!(handle.apply(&held(3, vec![duplicate])).is_err());
         assert_eq!(handle.load().version(), 1);
+    }
+
+    #[test]
+    fn unchanged_stages_are_reused_and_only_changes_compile() {
+        let handle = RuntimeHandle::new("example.com");
+        let held = Held::default().apply(update(
+            3,
+            true,
+            vec![
+                upsert("aaa", 1, "a1"),
+                upsert("bbb", 2, "b1"),
+                upsert("ccc", 3, "c1"),
+            ],
+            &[],
+        ));
+        handle.apply(&held).unwrap();
+        let before = handle.load();
+        assert_eq!(before.table().len(), 3);
+        // A delta: one stage changes, one goes, one comes.
+        let held = held.apply(update(
+            5,
+            false,
+            vec![upsert("bbb", 4, "b2"), upsert("ddd", 5, "d1")],
+            &["stage/ccc"],
+        ));
+        handle.apply(&held).unwrap();
+        let after = handle.load();
+        assert_eq!(after.version(), 5);
+        assert!(Arc::ptr_eq(
+            before.resource("stage/aaa").unwrap(),
+            after.resource("stage/aaa").unwrap()
+        ));
+        assert!(!Arc::ptr_eq(
+            before.resource("stage/bbb").unwrap(),
+            after.resource("stage/bbb").unwrap()
+        ));
+        assert!(after.resource("stage/ccc").is_none());
+        assert!(serves(&after, "aaa").unwrap().contains("a1"));
+        assert!(serves(&after, "bbb").unwrap().contains("b2"));
+        assert_eq!(serves(&after, "ccc"), None);
+        assert!(serves(&after, "ddd").unwrap().contains("d1"));
+        assert_eq!(after.table().len(), 3);
+        // The runtime it replaced still serves what it served.
+        assert!(serves(&before, "bbb").unwrap().contains("b1"));
+        assert!(serves(&before, "ccc").unwrap().contains("c1"));
+
+        // A full update replaces everything; what it resends at the same
+        // version is still reused, what it leaves out is gone.
+        let held = held.apply(update(
+            6,
+            true,
+            vec![upsert("aaa", 1, "a1"), upsert("eee", 6, "e1")],
+            &[],
+        ));
+        handle.apply(&held).unwrap();
+        let full = handle.load();
+        assert!(Arc::ptr_eq(
+            before.resource("stage/aaa").unwrap(),
+            full.resource("stage/aaa").unwrap()
+        ));
+        for gone in ["bbb", "ccc", "ddd"] {
+            assert_eq!(serves(&full, gone), None, "{gone}");
+        }
+        assert!(serves(&full, "eee").unwrap().contains("e1"));
+        assert_eq!(full.table().len(), 2);
+    }
+
+    #[test]
+    fn a_bad_delta_is_a_nack_and_changes_nothing() {
+        let handle = RuntimeHandle::new("example.com");
+        let held = Held::default().apply(update(
+            2,
+            true,
+            vec![upsert("aaa", 1, "a1"), upsert("bbb", 2, "b1")],
+            &[],
+        ));
+        handle.apply(&held).unwrap();
+        let before = handle.load();
+        // Not JSON at all.
+        let mut broken = upsert("ccc", 3, "c1");
+        broken.body = b"{not json".to_vec();
+        let reason = handle
+            .apply(&held.apply(update(
+                3,
+                false,
+                vec![upsert("aaa", 3, "a2"), broken],
+                &["stage/bbb"],
+            )))
+            .unwrap_err();
+        assert!(
+            reason.contains("stage/ccc") && reason.contains("not a valid stage snapshot"),
+            "{reason}"
+        );
+        // A second resource for a stage that is already served.
+        let mut twin = upsert("aaa", 4, "a3");
+        twin.key = "stage/aaa-twin".into();
+        let reason = handle
+            .apply(&held.apply(update(4, false, vec![twin], &[])))
+            .unwrap_err();
+        assert!(reason.contains("defined twice"), "{reason}");
+        // An integration that does not compile.
+        let mut bad = stage("ccc", vec![route("/v", "GET", json!({"type": "WAT"}))]);
+        bad.stage_name = "prod".into();
+        let bad = SnapshotResource {
+            key: "stage/ccc".into(),
+            version: 5,
+            body: serde_json::to_vec(&bad).unwrap(),
+        };
+        let reason = handle
+            .apply(&held.apply(update(5, false, vec![bad], &[])))
+            .unwrap_err();
+        assert!(reason.contains("WAT"), "{reason}");
+        // The old runtime is still the one in service, untouched.
+        let now = handle.load();
+        assert!(Arc::ptr_eq(&before, &now));
+        assert_eq!(now.version(), 2);
+        assert!(serves(&now, "aaa").unwrap().contains("a1"));
+        assert!(serves(&now, "bbb").unwrap().contains("b1"));
+        // And the next good delta still reuses what it had.
+        handle
+            .apply(&held.apply(update(6, false, vec![upsert("ddd", 6, "d1")], &[])))
+            .unwrap();
+        let next = handle.load();
+        assert!(Arc::ptr_eq(
+            before.resource("stage/aaa").unwrap(),
+            next.resource("stage/aaa").unwrap()
+        ));
+        assert_eq!(next.table().len(), 3);
+    }
+
+    /// Not a benchmark, a guard: applying a one-stage delta over many stages
+    /// must not recompile them (it would take seconds in a debug build).
+    #[test]
+    fn a_small_delta_over_many_stages_is_cheap() {
+        let n = 5_000;
+        let handle = RuntimeHandle::new("example.com");
+        let upserts = (0..n)
+            .map(|i| upsert(&format!("api{i:05}"), 1, "x"))
+            .collect();
+        let held = Held::default().apply(update(1, true, upserts, &[]));
+        handle.apply(&held).unwrap();
+        let held = held.apply(update(2, false, vec![upsert("api00042", 2, "y")], &[]));
+        let started = std::time::Instant::now();
+        handle.apply(&held).unwrap();
+        let took = started.elapsed();
+        let runtime = handle.load();
+        assert_eq!(runtime.table().len(), n);
+        assert!(serves(&runtime, "api00042").unwrap().contains('y'));
+        eprintln!("one-stage delta over {n} stages applied in {took:?}");
+        assert!(took < std::time::Duration::from_millis(500), "{took:?}");
     }
 }

@@ -3,10 +3,15 @@
 //! ACKing what it applied and NACKing (keeping the old config) what it could
 //! not. Reconnects with backoff and reports what it holds, so it receives only
 //! the difference.
+//!
+//! Applying costs what changed: the held set shares unchanged resources with
+//! the previous one, the runtime recompiles only new or changed resources
+//! (see [`crate::runtime::Runtime::compile_reusing`]), and last-known-good is
+//! written by a background thread that coalesces bursts.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use apigw_proto::config::config_service_client::ConfigServiceClient;
 use apigw_proto::config::node_message::Kind;
@@ -15,7 +20,7 @@ use rand::Rng;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::held::Held;
+use crate::held::{Held, LastKnownGoodWriter};
 
 #[derive(Debug, Clone)]
 pub struct SubscriberConfig {
@@ -46,23 +51,26 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut held = boot_from_disk(&config, sink.as_ref());
+    let writer = LastKnownGoodWriter::spawn(config.last_known_good.clone());
     let mut backoff = MIN_BACKOFF;
     loop {
-        let session = subscribe(&config, sink.as_ref(), &mut held, &mut backoff);
+        let session = subscribe(&config, sink.as_ref(), &writer, &mut held, &mut backoff);
         tokio::select! {
             result = session => match result {
                 Ok(()) => tracing::warn!(control_plane = %config.control_plane, "config stream ended; reconnecting"),
                 Err(e) => tracing::warn!(control_plane = %config.control_plane, error = %e, "config stream failed; reconnecting"),
             },
-            _ = shutdown.wait_for(|s| *s) => return,
+            _ = shutdown.wait_for(|s| *s) => break,
         }
         let jitter = rand::thread_rng().gen_range(0..=backoff.as_millis() as u64 / 2);
         tokio::select! {
             () = tokio::time::sleep(backoff + Duration::from_millis(jitter)) => {},
-            _ = shutdown.wait_for(|s| *s) => return,
+            _ = shutdown.wait_for(|s| *s) => break,
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+    // Dropping the writer finishes a pending write; that blocks, so not on a runtime worker.
+    let _ = tokio::task::spawn_blocking(move || drop(writer)).await;
 }
 
 fn boot_from_disk(config: &SubscriberConfig, sink: &dyn ConfigSink) -> Held {
@@ -102,6 +110,7 @@ enum StreamError {
 async fn subscribe(
     config: &SubscriberConfig,
     sink: &dyn ConfigSink,
+    writer: &LastKnownGoodWriter,
     held: &mut Held,
     backoff: &mut Duration,
 ) -> Result<(), StreamError> {
@@ -128,16 +137,12 @@ async fn subscribe(
         .into_inner();
     while let Some(update) = inbound.message().await? {
         *backoff = MIN_BACKOFF;
-        let reply = match take(config, sink, held, &update) {
-            Ok(()) => Kind::Ack(Ack {
-                version: update.version,
-            }),
+        let version = update.version;
+        let reply = match take(sink, writer, held, update) {
+            Ok(()) => Kind::Ack(Ack { version }),
             Err(reason) => {
-                tracing::warn!(version = update.version, %reason, "config rejected; keeping the previous one");
-                Kind::Nack(Nack {
-                    version: update.version,
-                    reason,
-                })
+                tracing::warn!(version, %reason, "config rejected; keeping the previous one");
+                Kind::Nack(Nack { version, reason })
             }
         };
         send(&outbound, reply).await?;
@@ -145,22 +150,26 @@ async fn subscribe(
     Ok(())
 }
 
-/// Applies one update; on success it becomes the held and last-known-good config.
+/// Applies one update; on success it becomes the held config, and is handed
+/// to `writer` to become the last-known-good one.
 fn take(
-    config: &SubscriberConfig,
     sink: &dyn ConfigSink,
+    writer: &LastKnownGoodWriter,
     held: &mut Held,
-    update: &ConfigUpdate,
+    update: ConfigUpdate,
 ) -> Result<(), String> {
-    let next = held.apply(update).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let full = update.full;
+    let changed = update.upserts.len() + update.removals.len();
+    let next = held.apply(update);
     sink.apply(&next)?;
-    if let Err(e) = next.save(&config.last_known_good) {
-        tracing::error!(error = %e, "applied config but could not persist it");
-    }
+    writer.submit(next.clone());
     tracing::info!(
         version = next.version,
         stages = next.resources.len(),
-        full = update.full,
+        full,
+        changed,
+        ms = started.elapsed().as_secs_f64() * 1000.0,
         "config applied"
     );
     *held = next;

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use apigw_data_plane::held::{Held, HeldResource};
@@ -120,21 +119,18 @@ fn stage(
 }
 
 fn held(version: u64, stages: Vec<StageSnapshot>) -> Held {
-    Held {
+    Held::new(
         version,
-        resources: stages
+        stages
             .into_iter()
             .map(|s| {
                 (
-                    format!("{}/{}", s.deployment.api_id, s.stage_name),
-                    HeldResource {
-                        version,
-                        snapshot: Arc::new(s),
-                    },
+                    format!("{}/{}", s.deployment.api_id, s.stage_name).into(),
+                    HeldResource::from_snapshot(version, &s),
                 )
             })
             .collect(),
-    }
+    )
 }
 
 fn config(backend: SocketAddr, down: SocketAddr) -> Held {

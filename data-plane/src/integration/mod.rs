@@ -15,7 +15,6 @@ pub mod mapping;
 pub mod mock;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use ::http::header::HeaderValue;
@@ -55,7 +54,8 @@ pub struct Call<'a> {
     pub headers: &'a HeaderMap,
     pub body: Bytes,
     pub client: &'a BackendClient,
-    pub client_addr: SocketAddr,
+    /// The caller's IP address, for `X-Forwarded-For`.
+    pub client_ip: &'a str,
     pub local_port: u16,
 }
 
