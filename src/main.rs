@@ -30,22 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Control plane and data plane in one process on SQLite: zero setup.
-    Standalone {
-        #[arg(long, env = "APIGW_DATA_DIR", default_value = "./.apigw")]
-        data_dir: PathBuf,
-        #[arg(long, env = "APIGW_HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
-        host: IpAddr,
-        #[arg(long, default_value_t = 8080)]
-        data_plane_port: u16,
-        #[arg(long, default_value_t = 8081)]
-        management_port: u16,
-        #[arg(long, default_value_t = 8082)]
-        grpc_port: u16,
-        #[arg(long, default_value_t = 9464)]
-        metrics_port: u16,
-        #[arg(long, env = "APIGW_REGION", default_value = "us-east-1")]
-        region: String,
-    },
+    Standalone(apigw::standalone::StandaloneConfig),
     /// The management API and gRPC services on Postgres.
     ControlPlane {
         #[arg(long, env = "DATABASE_URL")]
@@ -168,26 +153,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Standalone {
-            data_dir,
-            host,
-            data_plane_port,
-            management_port,
-            grpc_port,
-            metrics_port,
-            region,
-        } => {
-            apigw::standalone::run(apigw::standalone::StandaloneConfig {
-                data_dir,
-                host,
-                data_plane_port,
-                management_port,
-                grpc_port,
-                metrics_port,
-                region,
-            })
-            .await
-        }
+        Command::Standalone(config) => apigw::standalone::run(config).await,
         Command::ControlPlane {
             database_url,
             master_key,

@@ -1,7 +1,7 @@
 //! `apigw standalone`: everything in one process on an SQLite file in a data
 //! directory, with a dev tenant and credentials, for zero-setup local use.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -15,14 +15,22 @@ use apigw_data_plane::node::DataPlaneConfig;
 use apigw_data_plane::subscriber::SubscriberConfig;
 use tokio::sync::watch;
 
-#[derive(Debug, Clone)]
+/// Standalone's settings, read straight from its command line.
+#[derive(Debug, Clone, clap::Args)]
 pub struct StandaloneConfig {
+    #[arg(long, env = "APIGW_DATA_DIR", default_value = "./.apigw")]
     pub data_dir: PathBuf,
+    #[arg(long, env = "APIGW_HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     pub host: IpAddr,
+    #[arg(long, default_value_t = 8080)]
     pub data_plane_port: u16,
+    #[arg(long, default_value_t = 8081)]
     pub management_port: u16,
+    #[arg(long, default_value_t = 8082)]
     pub grpc_port: u16,
+    #[arg(long, default_value_t = 9464)]
     pub metrics_port: u16,
+    #[arg(long, env = "APIGW_REGION", default_value = "us-east-1")]
     pub region: String,
 }
 

@@ -13,7 +13,7 @@ use apigw_proto::gateway_response::ResponseType;
 use serde_json::Value;
 
 use super::mapping::RequestView;
-use super::{IntegrationResponses, MethodAnswer};
+use super::{IntegrationResponses, MethodAnswer, preferred_template};
 use crate::body::{self, Body};
 use crate::gateway_response::{GatewayError, string_map};
 
@@ -31,15 +31,7 @@ impl MockIntegration {
         stage_variables: &BTreeMap<String, String>,
     ) -> Result<Self, String> {
         let templates = string_map(integration.get("requestTemplates"))?;
-        let template = templates
-            .iter()
-            .find(|(ct, _)| *ct == "application/json")
-            .or(if templates.len() == 1 {
-                templates.first()
-            } else {
-                None
-            });
-        let status = match template {
+        let status = match preferred_template(&templates) {
             None => 200,
             Some((_, text)) => requested_status(text).unwrap_or_else(|| {
                 tracing::warn!(

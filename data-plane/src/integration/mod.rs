@@ -144,6 +144,22 @@ impl MethodAnswer {
     }
 }
 
+/// The template a non-VTL integration uses: `application/json`'s, else the
+/// only one there is.
+pub(crate) fn preferred_template<'a>(
+    templates: &[(&'a str, &'a str)],
+) -> Option<(&'a str, &'a str)> {
+    templates
+        .iter()
+        .find(|(ct, _)| *ct == "application/json")
+        .or(if templates.len() == 1 {
+            templates.first()
+        } else {
+            None
+        })
+        .copied()
+}
+
 /// `integrationResponses`, compiled.
 #[derive(Debug, Clone, Default)]
 pub struct IntegrationResponses {
@@ -184,14 +200,7 @@ impl IntegrationResponses {
                 headers.push((mapping::header_name(name).map_err(at)?, source));
             }
             let templates = string_map(response.get("responseTemplates")).map_err(at)?;
-            let template = templates
-                .iter()
-                .find(|(ct, _)| *ct == "application/json")
-                .or(if templates.len() == 1 {
-                    templates.first()
-                } else {
-                    None
-                })
+            let template = preferred_template(&templates)
                 .map(|(ct, body)| {
                     HeaderValue::from_str(ct)
                         .map(|ct| (ct, Bytes::copy_from_slice(body.as_bytes())))
