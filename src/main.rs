@@ -76,6 +76,9 @@ enum Command {
         state_dir: PathBuf,
         #[arg(long, env = "APIGW_BASE_DOMAIN", default_value = "localhost")]
         base_domain: String,
+        /// Proxy worker threads, each with its own listener (SO_REUSEPORT); 0 = one per CPU.
+        #[arg(long, env = "APIGW_PROXY_WORKERS", default_value_t = 0)]
+        proxy_workers: usize,
     },
     /// Operator administration through the control plane's gRPC admin service.
     Admin {
@@ -190,6 +193,7 @@ async fn main() -> anyhow::Result<()> {
             metrics_port,
             state_dir,
             base_domain,
+            proxy_workers,
         } => {
             let node_id = node_id
                 .unwrap_or_else(|| format!("node-{}", random_string(8).to_ascii_lowercase()));
@@ -204,6 +208,7 @@ async fn main() -> anyhow::Result<()> {
                     endpoint_class,
                     last_known_good: state_dir.join("last-known-good.json"),
                 },
+                proxy_workers,
             };
             apigw_data_plane::node::run(config, shutdown_signal()).await?;
             Ok(())

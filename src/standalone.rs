@@ -32,6 +32,9 @@ pub struct StandaloneConfig {
     pub metrics_port: u16,
     #[arg(long, env = "APIGW_REGION", default_value = "us-east-1")]
     pub region: String,
+    /// Data-plane proxy worker threads, each with its own listener; 0 = one per CPU.
+    #[arg(long, env = "APIGW_PROXY_WORKERS", default_value_t = 0)]
+    pub proxy_workers: usize,
 }
 
 pub async fn run(config: StandaloneConfig) -> anyhow::Result<()> {
@@ -103,6 +106,7 @@ pub async fn run(config: StandaloneConfig) -> anyhow::Result<()> {
                 .join("data-plane")
                 .join("last-known-good.json"),
         },
+        proxy_workers: config.proxy_workers,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {

@@ -20,6 +20,8 @@ pub struct DataPlaneConfig {
     /// Host-form invoke URLs are `{api_id}.execute-api.{base_domain}`.
     pub base_domain: String,
     pub subscriber: SubscriberConfig,
+    /// Proxy worker threads (one single-threaded runtime each); 0 = one per CPU.
+    pub proxy_workers: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,10 +47,19 @@ pub async fn run(
             .await
             .map_err(|source| DataPlaneError::Bind { addr, source })
     };
-    let proxy_listener = bind(config.listen).await?;
+    let workers = match config.proxy_workers {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    let proxy_listeners =
+        proxy::bind_workers(config.listen, workers).map_err(|source| DataPlaneError::Bind {
+            addr: config.listen,
+            source,
+        })?;
     let metrics_listener = bind(config.metrics_listen).await?;
     tracing::info!(
         proxy = %config.listen,
+        workers,
         metrics = %config.metrics_listen,
         control_plane = %config.subscriber.control_plane,
         node_id = %config.subscriber.node_id,
@@ -71,8 +82,8 @@ pub async fn run(
         let _ = stop_tx.send(true);
     });
     let (p, m) = tokio::join!(
-        proxy::serve(
-            proxy_listener,
+        proxy::serve_workers(
+            proxy_listeners,
             runtime,
             metrics.clone(),
             stopped(stop_rx.clone())

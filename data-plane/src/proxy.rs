@@ -29,7 +29,7 @@ use hyper_util::server::conn::auto;
 use rand::Rng;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::body::{self, Body};
 use crate::gateway_response::{self, GatewayError, GatewayResponses};
@@ -114,6 +114,82 @@ pub async fn serve(
     drop(listener);
     drop(alive_tx);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE + CLOSE_GRACE, alive_rx.recv()).await;
+    Ok(())
+}
+
+/// Binds `workers` listening sockets to one address with `SO_REUSEPORT`, so
+/// the kernel spreads connections over the proxy workers. Port 0 picks one
+/// port for all of them.
+pub fn bind_workers(
+    addr: SocketAddr,
+    workers: usize,
+) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let bind = |addr: SocketAddr| -> std::io::Result<std::net::TcpListener> {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(1024)?;
+        Ok(socket.into())
+    };
+    let first = bind(addr)?;
+    let addr = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..workers.max(1) {
+        listeners.push(bind(addr)?);
+    }
+    Ok(listeners)
+}
+
+/// Serves each listener on a thread of its own with a single-threaded tokio
+/// runtime (thread per core, as nginx runs a worker per core): a connection,
+/// its backend calls and their pooled backend connections stay on one thread,
+/// so the hot path never wakes another thread or contends on a lock.
+pub async fn serve_workers(
+    listeners: Vec<std::net::TcpListener>,
+    runtime: RuntimeHandle,
+    metrics: Metrics,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut workers = Vec::with_capacity(listeners.len());
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let (done_tx, done_rx) = oneshot::channel();
+        let runtime = runtime.clone();
+        let metrics = metrics.clone();
+        let mut stop = stop_rx.clone();
+        std::thread::Builder::new()
+            .name(format!("apigw-proxy-{i}"))
+            .spawn(move || {
+                let served = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .and_then(|rt| {
+                        rt.block_on(async move {
+                            let listener = TcpListener::from_std(listener)?;
+                            serve(listener, runtime, metrics, async move {
+                                stopped(&mut stop).await;
+                            })
+                            .await
+                        })
+                    });
+                let _ = done_tx.send(served);
+            })?;
+        workers.push(done_rx);
+    }
+    for done in workers {
+        done.await
+            .map_err(|_| std::io::Error::other("a proxy worker thread died"))??;
+    }
     Ok(())
 }
 

@@ -20,11 +20,7 @@ use ::http::header::{self, HeaderValue};
 use ::http::uri::Scheme;
 use ::http::{HeaderMap, HeaderName, Method, Request, Response, Uri};
 use apigw_proto::gateway_response::ResponseType;
-use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
@@ -33,18 +29,15 @@ use super::{Call, Integration, IntegrationResponses, timeout};
 use crate::body::{self, Body};
 use crate::gateway_response::{GatewayError, string_map};
 
-/// The one pooled keep-alive client every HTTP integration shares.
-pub type BackendClient = Client<HttpConnector, Full<Bytes>>;
+pub use super::pool::BackendClient;
+use super::pool::PooledBody;
 
 /// Largest backend body we buffer (for `integration.response.body`).
 const MAX_BUFFERED_RESPONSE: usize = 10 * 1024 * 1024;
 
+/// The pooled keep-alive client HTTP integrations share (one per proxy worker).
 pub fn backend_client() -> BackendClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build(connector)
+    BackendClient::new()
 }
 
 /// Characters escaped when a parameter value enters a URI path. `/` stays, so
@@ -298,7 +291,7 @@ impl HttpIntegration {
     /// The method response for a non-proxy backend answer.
     async fn answer(
         &self,
-        response: Response<hyper::body::Incoming>,
+        response: Response<PooledBody>,
         view: &RequestView<'_>,
     ) -> Result<Response<Body>, GatewayError> {
         let status = response.status();

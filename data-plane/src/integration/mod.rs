@@ -13,6 +13,7 @@
 pub mod http;
 pub mod mapping;
 pub mod mock;
+pub mod pool;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
