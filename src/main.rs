@@ -8,6 +8,7 @@ use apigw_control_plane::config::{ControlPlaneConfig, ManagementConfig};
 use apigw_control_plane::operator::{self, AdminCommand};
 use apigw_control_plane::server::{ControlPlane, shutdown_signal};
 use apigw_control_plane::tenancy::random_string;
+use apigw_data_plane::integration::{LambdaCredentials, LambdaSettings};
 use apigw_data_plane::node::DataPlaneConfig;
 use apigw_data_plane::subscriber::SubscriberConfig;
 use clap::{Parser, Subcommand};
@@ -49,6 +50,8 @@ enum Command {
         grpc_port: u16,
         #[arg(long, env = "APIGW_REGION", default_value = "us-east-1")]
         region: String,
+        #[command(flatten)]
+        functions: apigw::standalone::FunctionHostArgs,
     },
     /// The proxy serving published APIs, fed by a control plane over gRPC.
     DataPlane {
@@ -79,6 +82,8 @@ enum Command {
         /// Proxy worker threads, each with its own listener (SO_REUSEPORT); 0 = one per CPU.
         #[arg(long, env = "APIGW_PROXY_WORKERS", default_value_t = 0)]
         proxy_workers: usize,
+        #[command(flatten)]
+        lambda: LambdaArgs,
     },
     /// Operator administration through the control plane's gRPC admin service.
     Admin {
@@ -93,6 +98,72 @@ enum Command {
         #[command(subcommand)]
         command: AdminCli,
     },
+}
+
+/// Where Lambda integrations invoke functions (AWS by default).
+#[derive(clap::Args)]
+struct LambdaArgs {
+    /// Lambda endpoint for every account without its own, e.g. `http://127.0.0.1:8081`
+    /// [default: https://lambda.{region}.amazonaws.com, the region of each function's ARN].
+    #[arg(long, env = "APIGW_LAMBDA_ENDPOINT")]
+    lambda_endpoint: Option<String>,
+    /// `ACCOUNT=URL`: the Lambda endpoint of one account's functions (repeatable).
+    #[arg(
+        long,
+        env = "APIGW_LAMBDA_ENDPOINT_FOR_ACCOUNT",
+        value_delimiter = ',',
+        value_parser = parse_account_endpoint
+    )]
+    lambda_endpoint_for_account: Vec<(String, String)>,
+    /// The key Invoke calls are signed with [default: AWS_ACCESS_KEY_ID, …].
+    #[arg(
+        long,
+        env = "APIGW_LAMBDA_ACCESS_KEY_ID",
+        requires = "lambda_secret_access_key"
+    )]
+    lambda_access_key_id: Option<String>,
+    #[arg(
+        long,
+        env = "APIGW_LAMBDA_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        requires = "lambda_access_key_id"
+    )]
+    lambda_secret_access_key: Option<String>,
+    #[arg(long, env = "APIGW_LAMBDA_SESSION_TOKEN", hide_env_values = true)]
+    lambda_session_token: Option<String>,
+}
+
+impl LambdaArgs {
+    fn into_settings(self) -> LambdaSettings {
+        let credentials = match (self.lambda_access_key_id, self.lambda_secret_access_key) {
+            (Some(access_key_id), Some(secret_access_key)) => Some(LambdaCredentials {
+                access_key_id,
+                secret_access_key,
+                session_token: self.lambda_session_token,
+            }),
+            _ => None,
+        };
+        LambdaSettings {
+            default_endpoint: self.lambda_endpoint,
+            endpoints_by_account: self.lambda_endpoint_for_account.into_iter().collect(),
+            credentials,
+        }
+    }
+}
+
+fn parse_account_endpoint(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((account, url))
+            if account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && (url.starts_with("http://") || url.starts_with("https://")) =>
+        {
+            Ok((account.to_string(), url.to_string()))
+        }
+        _ => Err(format!(
+            "expected ACCOUNT=URL (a 12-digit account id and an http(s) URL), got {s:?}"
+        )),
+    }
 }
 
 #[derive(Subcommand)]
@@ -111,6 +182,24 @@ enum AdminCli {
     Nodes {
         #[command(subcommand)]
         command: NodesCli,
+    },
+    /// Keys of the service principal (lambda Invoke by full ARN only; for data-plane nodes).
+    ServiceKey {
+        #[command(subcommand)]
+        command: ServiceKeyCli,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServiceKeyCli {
+    Create {
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    List,
+    Delete {
+        #[arg(long)]
+        access_key_id: String,
     },
 }
 
@@ -165,6 +254,7 @@ async fn main() -> anyhow::Result<()> {
             management_port,
             grpc_port,
             region,
+            functions,
         } => {
             let config = ControlPlaneConfig {
                 database_url,
@@ -176,6 +266,7 @@ async fn main() -> anyhow::Result<()> {
                     ..Default::default()
                 },
                 bootstrap_admin_token,
+                functions: functions.into_config(PathBuf::from("./.apigw-functions")),
             };
             ControlPlane::open(config)
                 .await?
@@ -194,6 +285,7 @@ async fn main() -> anyhow::Result<()> {
             state_dir,
             base_domain,
             proxy_workers,
+            lambda,
         } => {
             let node_id = node_id
                 .unwrap_or_else(|| format!("node-{}", random_string(8).to_ascii_lowercase()));
@@ -209,6 +301,7 @@ async fn main() -> anyhow::Result<()> {
                     last_known_good: state_dir.join("last-known-good.json"),
                 },
                 proxy_workers,
+                lambda: lambda.into_settings(),
             };
             apigw_data_plane::node::run(config, shutdown_signal()).await?;
             Ok(())
@@ -237,6 +330,15 @@ async fn main() -> anyhow::Result<()> {
                 AdminCli::Nodes {
                     command: NodesCli::List,
                 } => AdminCommand::ListNodes,
+                AdminCli::ServiceKey {
+                    command: ServiceKeyCli::Create { description },
+                } => AdminCommand::CreateServiceKey { description },
+                AdminCli::ServiceKey {
+                    command: ServiceKeyCli::List,
+                } => AdminCommand::ListServiceKeys,
+                AdminCli::ServiceKey {
+                    command: ServiceKeyCli::Delete { access_key_id },
+                } => AdminCommand::DeleteServiceKey { access_key_id },
             };
             let out = operator::run(&control_plane, &admin_token, command)
                 .await

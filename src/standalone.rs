@@ -5,12 +5,15 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use apigw_control_plane::config::{ControlPlaneConfig, ManagementConfig};
+use std::time::Duration;
+
+use apigw_control_plane::config::{ControlPlaneConfig, FunctionHostConfig, ManagementConfig};
 use apigw_control_plane::server::{ControlPlane, shutdown_signal};
 use apigw_control_plane::store::Store;
 use apigw_control_plane::tenancy::{
     DEV_ACCESS_KEY_ID, DEV_ACCOUNT_ID, DEV_SECRET_ACCESS_KEY, Sealer, random_string,
 };
+use apigw_data_plane::integration::{LambdaCredentials, LambdaSettings};
 use apigw_data_plane::node::DataPlaneConfig;
 use apigw_data_plane::subscriber::SubscriberConfig;
 use tokio::sync::watch;
@@ -35,6 +38,37 @@ pub struct StandaloneConfig {
     /// Data-plane proxy worker threads, each with its own listener; 0 = one per CPU.
     #[arg(long, env = "APIGW_PROXY_WORKERS", default_value_t = 0)]
     pub proxy_workers: usize,
+    #[command(flatten)]
+    pub functions: FunctionHostArgs,
+}
+
+/// The built-in function host's settings (standalone and control plane).
+#[derive(Debug, Clone, clap::Args)]
+pub struct FunctionHostArgs {
+    /// Where function code is unpacked, per account and code digest
+    /// [default: <data dir>/functions in standalone, ./.apigw-functions otherwise].
+    #[arg(long, env = "APIGW_FUNCTIONS_DIR")]
+    pub functions_dir: Option<PathBuf>,
+    /// Concurrent invocations per function; beyond it Invoke answers 429.
+    #[arg(long, env = "APIGW_FUNCTION_CONCURRENCY", default_value_t = 10,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub function_concurrency: u16,
+    /// Seconds an idle function instance is kept warm.
+    #[arg(long, env = "APIGW_FUNCTION_IDLE_SECONDS", default_value_t = 300)]
+    pub function_idle_seconds: u64,
+    /// The Python that runs `python3.x` functions (it needs `awslambdaric`).
+    #[arg(long, env = "APIGW_FUNCTION_PYTHON", default_value = "python3")]
+    pub function_python: PathBuf,
+}
+
+impl FunctionHostArgs {
+    pub fn into_config(self, default_dir: PathBuf) -> FunctionHostConfig {
+        let mut config = FunctionHostConfig::new(self.functions_dir.unwrap_or(default_dir));
+        config.concurrency_per_function = usize::from(self.function_concurrency);
+        config.idle_timeout = Duration::from_secs(self.function_idle_seconds.max(1));
+        config.python = self.function_python;
+        config
+    }
 }
 
 pub async fn run(config: StandaloneConfig) -> anyhow::Result<()> {
@@ -52,9 +86,20 @@ pub async fn run(config: StandaloneConfig) -> anyhow::Result<()> {
             ..Default::default()
         },
         bootstrap_admin_token: Some(admin_token.clone()),
+        functions: config
+            .functions
+            .clone()
+            .into_config(config.data_dir.join("functions")),
     };
     let control_plane = ControlPlane::open(cp_config).await?;
     control_plane.tenancy().ensure_dev_credentials().await?;
+    // The in-process data plane invokes functions on this process's own
+    // function host, signing with a service key created at first boot.
+    let (service_key_id, service_secret) = read_or_create_service_key(&config.data_dir)?;
+    control_plane
+        .tenancy()
+        .ensure_service_key(&service_key_id, &service_secret, "standalone data plane")
+        .await?;
 
     let host = config.host;
     println!("apigw standalone");
@@ -107,6 +152,18 @@ pub async fn run(config: StandaloneConfig) -> anyhow::Result<()> {
                 .join("last-known-good.json"),
         },
         proxy_workers: config.proxy_workers,
+        lambda: LambdaSettings {
+            default_endpoint: Some(format!(
+                "http://{}",
+                SocketAddr::new(config.host, config.management_port)
+            )),
+            endpoints_by_account: Default::default(),
+            credentials: Some(LambdaCredentials {
+                access_key_id: service_key_id,
+                secret_access_key: service_secret,
+                session_token: None,
+            }),
+        },
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -123,6 +180,29 @@ pub async fn run(config: StandaloneConfig) -> anyhow::Result<()> {
     cp?;
     dp?;
     Ok(())
+}
+
+/// The service key pair kept in `<data dir>/service-key` (id, then secret),
+/// created on first boot.
+fn read_or_create_service_key(data_dir: &Path) -> anyhow::Result<(String, String)> {
+    let path = data_dir.join("service-key");
+    let text = read_or_create(&path, || {
+        format!(
+            "AKSV{}\n{}",
+            random_string(16).to_ascii_uppercase(),
+            random_string(40)
+        )
+    })?;
+    let mut lines = text.lines().map(str::trim);
+    match (lines.next(), lines.next()) {
+        (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
+            Ok((id.to_owned(), secret.to_owned()))
+        }
+        _ => anyhow::bail!(
+            "{} must hold a key id and a secret on two lines",
+            path.display()
+        ),
+    }
 }
 
 /// Reads a one-line secret file, or creates it (owner-only) with `make()`.

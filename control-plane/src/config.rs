@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 
+pub use apigw_function_host::HostConfig as FunctionHostConfig;
+
 /// Largest management request body accepted (AWS's import limit is 6 MB;
 /// we leave room for it plus encoding overhead).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -19,6 +21,8 @@ pub struct ControlPlaneConfig {
     /// An operator token registered at start-up (hashed), so the admin
     /// service can be reached on a fresh database.
     pub bootstrap_admin_token: Option<String>,
+    /// The built-in function host behind the `lambda` management API.
+    pub functions: FunctionHostConfig,
 }
 
 /// What the management API itself needs.

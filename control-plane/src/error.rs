@@ -40,6 +40,63 @@ pub enum ApiError {
     UnknownOperation(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// An error of the `lambda` service, in its own shape (see [`LambdaError`]).
+    #[error("{0}")]
+    Lambda(LambdaError),
+}
+
+/// The `lambda` service's error shape: `x-amzn-ErrorType: <Code>` and
+/// `{"Type": "User", "message": …}` (`Message` where botocore's model spells
+/// it so, e.g. `ResourceNotFoundException`), plus `Reason` on throttling.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct LambdaError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// `TooManyRequestsException`'s `Reason`.
+    pub reason: Option<&'static str>,
+}
+
+impl LambdaError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            reason: None,
+        }
+    }
+
+    fn respond(self) -> Response {
+        let key = match self.code {
+            "ResourceNotFoundException" | "ServiceException" | "AccessDeniedException" => "Message",
+            _ => "message",
+        };
+        let kind = if self.status.is_server_error() {
+            "Service"
+        } else {
+            "User"
+        };
+        let mut body = serde_json::json!({ "Type": kind, key: self.message });
+        if let Some(reason) = self.reason {
+            body["Reason"] = reason.into();
+        }
+        let mut response = (self.status, body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        headers.insert("x-amzn-errortype", HeaderValue::from_static(self.code));
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            headers.insert("retry-after", HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl From<LambdaError> for ApiError {
+    fn from(e: LambdaError) -> Self {
+        Self::Lambda(e)
+    }
 }
 
 impl ApiError {
@@ -76,12 +133,16 @@ impl ApiError {
             Self::UnrecognizedClient => (StatusCode::FORBIDDEN, "UnrecognizedClientException"),
             Self::UnknownOperation(_) => (StatusCode::NOT_FOUND, "UnknownOperationException"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure"),
+            Self::Lambda(e) => (e.status, e.code),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Self::Lambda(e) = self {
+            return e.respond();
+        }
         let (status, code) = self.status_and_code();
         let message = match &self {
             Self::Internal(detail) => {

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use apigw_proto::admin::admin_service_client::AdminServiceClient;
 use apigw_proto::admin::{
-    CreateAccessKeyRequest, CreateTenantRequest, DeleteAccessKeyRequest, ListAccessKeysRequest,
-    ListNodesRequest, ListTenantsRequest,
+    CreateAccessKeyRequest, CreateServiceKeyRequest, CreateTenantRequest, DeleteAccessKeyRequest,
+    DeleteServiceKeyRequest, ListAccessKeysRequest, ListNodesRequest, ListServiceKeysRequest,
+    ListTenantsRequest,
 };
 use serde_json::{Value, json};
 use tonic::Request;
@@ -32,6 +33,13 @@ pub enum AdminCommand {
         access_key_id: String,
     },
     ListNodes,
+    CreateServiceKey {
+        description: String,
+    },
+    ListServiceKeys,
+    DeleteServiceKey {
+        access_key_id: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +152,31 @@ pub async fn run(
                 })
                 .collect();
             json!({ "nodes": nodes })
+        }
+        AdminCommand::CreateServiceKey { description } => {
+            let req = CreateServiceKeyRequest { description };
+            let k = client
+                .create_service_key(authorized(req, &auth))
+                .await?
+                .into_inner();
+            json!({ "accessKeyId": k.access_key_id, "secretAccessKey": k.secret_access_key, "description": k.description })
+        }
+        AdminCommand::ListServiceKeys => {
+            let resp = client
+                .list_service_keys(authorized(ListServiceKeysRequest {}, &auth))
+                .await?
+                .into_inner();
+            let keys: Vec<Value> = resp
+                .keys
+                .into_iter()
+                .map(|k| json!({ "accessKeyId": k.access_key_id, "description": k.description, "createdDate": k.created_epoch_seconds }))
+                .collect();
+            json!({ "serviceKeys": keys })
+        }
+        AdminCommand::DeleteServiceKey { access_key_id } => {
+            let req = DeleteServiceKeyRequest { access_key_id };
+            client.delete_service_key(authorized(req, &auth)).await?;
+            json!({})
         }
     })
 }

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use apigw_function_host::FunctionHost;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -44,6 +45,7 @@ pub struct ControlPlane {
     tenancy: Tenancy,
     nodes: NodeRegistry,
     feed: ConfigFeed,
+    functions: FunctionHost,
 }
 
 impl ControlPlane {
@@ -59,12 +61,14 @@ impl ControlPlane {
         if let Some(version) = publish::backfill(&store).await? {
             tracing::info!(version, "published config resources for existing stages");
         }
+        let functions = FunctionHost::new(config.functions.clone());
         Ok(Self {
             config,
             store,
             tenancy,
             nodes: NodeRegistry::default(),
             feed: ConfigFeed::new(),
+            functions,
         })
     }
 
@@ -79,6 +83,11 @@ impl ControlPlane {
     /// Wakes config subscribers; bumped after every publishing commit.
     pub fn feed(&self) -> &ConfigFeed {
         &self.feed
+    }
+
+    /// The built-in function host (the `lambda` service).
+    pub fn functions(&self) -> &FunctionHost {
+        &self.functions
     }
 
     /// The data-plane nodes subscribed to this replica.
@@ -120,7 +129,9 @@ impl ControlPlane {
             config: Arc::new(self.config.management.clone()),
             feed: self.feed.clone(),
         };
-        let router = management::router(state);
+        // The `lambda` handlers take the host as an extension (AppState is
+        // the apigateway handlers' own).
+        let router = management::router(state).layer(axum::Extension(self.functions.clone()));
         let management = axum::serve(management_listener, router)
             .with_graceful_shutdown(stopped(stop_rx.clone()));
         let grpc = tonic::transport::Server::builder()
@@ -144,6 +155,7 @@ impl ControlPlane {
         if let Some(listener) = listener {
             listener.abort();
         }
+        self.functions.shutdown();
         m.map_err(ServerError::Management)?;
         g?;
         self.store.close().await;

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::integration::lambda::LambdaConfigError;
+use crate::integration::{LambdaClient, LambdaSettings, Services};
 use crate::metrics::{self, Metrics};
 use crate::proxy;
 use crate::runtime::RuntimeHandle;
@@ -22,6 +24,8 @@ pub struct DataPlaneConfig {
     pub subscriber: SubscriberConfig,
     /// Proxy worker threads (one single-threaded runtime each); 0 = one per CPU.
     pub proxy_workers: usize,
+    /// Where Lambda integrations invoke functions, and with which key.
+    pub lambda: LambdaSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +39,8 @@ pub enum DataPlaneError {
     Proxy(std::io::Error),
     #[error("metrics endpoint failed: {0}")]
     Metrics(std::io::Error),
+    #[error(transparent)]
+    Lambda(#[from] LambdaConfigError),
 }
 
 /// Serves until `shutdown` completes.
@@ -66,7 +72,10 @@ pub async fn run(
         "data plane listening"
     );
 
-    let runtime = RuntimeHandle::new(&config.base_domain);
+    let services = Services {
+        lambda: Some(Arc::new(LambdaClient::new(&config.lambda)?)),
+    };
+    let runtime = RuntimeHandle::with_services(&config.base_domain, services);
     let metrics = Metrics::new();
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {

@@ -42,6 +42,7 @@ use std::sync::Arc;
 use apigw_proto::snapshot::StageSnapshot;
 use percent_encoding::percent_decode_str;
 
+use crate::integration::Services;
 use crate::runtime::StageRuntime;
 
 /// Base domain of host-form invoke URLs when none is configured.
@@ -420,6 +421,11 @@ impl CompiledStage {
     /// parameter names) and on an integration or gateway response that does not
     /// compile.
     pub fn compile(snapshot: &StageSnapshot) -> Result<Self, BuildError> {
+        Self::compile_with(snapshot, &Services::default())
+    }
+
+    /// [`Self::compile`] with the node's clients for the integrations.
+    pub fn compile_with(snapshot: &StageSnapshot, services: &Services) -> Result<Self, BuildError> {
         let error = |kind| BuildError {
             api_id: snapshot.deployment.api_id.clone(),
             stage: snapshot.stage_name.clone(),
@@ -440,8 +446,8 @@ impl CompiledStage {
                 .map_err(error)?;
         }
         root.shrink();
-        let runtime =
-            StageRuntime::compile(snapshot).map_err(|e| error(BuildErrorKind::Integration(e)))?;
+        let runtime = StageRuntime::compile(snapshot, services)
+            .map_err(|e| error(BuildErrorKind::Integration(e)))?;
         let deployment = &snapshot.deployment;
         Ok(Self {
             info: StageInfo {

@@ -13,7 +13,7 @@ use arc_swap::ArcSwap;
 
 use crate::gateway_response::GatewayResponses;
 use crate::held::{Held, HeldResource};
-use crate::integration::Integration;
+use crate::integration::{Integration, Services, StageEnv};
 use crate::metrics::Metrics;
 use crate::routing::{CompiledStage, RouteMatch, RoutingTable};
 use crate::subscriber::ConfigSink;
@@ -30,14 +30,20 @@ pub struct StageRuntime {
 }
 
 impl StageRuntime {
-    pub(crate) fn compile(snapshot: &StageSnapshot) -> Result<Self, String> {
+    pub(crate) fn compile(snapshot: &StageSnapshot, services: &Services) -> Result<Self, String> {
         let vars = &snapshot.variables;
+        let env = StageEnv {
+            stage_variables: vars,
+            account_id: &snapshot.deployment.account_id,
+            binary_media_types: &snapshot.deployment.api.binary_media_types,
+            services,
+        };
         let integrations = snapshot
             .deployment
             .routes
             .iter()
             .map(|route| {
-                Integration::compile(&route.method, vars)
+                Integration::compile_in(&route.method, &env)
                     .map_err(|e| format!("{} {}: {e}", route.http_method, route.path))
             })
             .collect::<Result<Box<[_]>, _>>()?;
@@ -88,7 +94,7 @@ impl Runtime {
 
     /// Compiles every stage of `held`; the first error fails the whole.
     pub fn compile(base_domain: &str, held: &Held) -> Result<Self, String> {
-        Self::compile_reusing(base_domain, held, None)
+        Self::compile_reusing(base_domain, held, None, &Services::default())
     }
 
     /// Compiles `held`, reusing every stage `previous` compiled from the same
@@ -101,6 +107,7 @@ impl Runtime {
         base_domain: &str,
         held: &Held,
         previous: Option<&Runtime>,
+        services: &Services,
     ) -> Result<Self, String> {
         let mut resources: HashMap<Arc<str>, Compiled> =
             HashMap::with_capacity(held.resources.len());
@@ -116,7 +123,7 @@ impl Runtime {
                 None => todo.push((key, resource)),
             }
         }
-        for (key, compiled) in compile_all(&todo)? {
+        for (key, compiled) in compile_all(&todo, services)? {
             resources.insert(key.clone(), compiled);
         }
         let table = RoutingTable::new(base_domain, resources.values().map(|c| c.stage.clone()))
@@ -153,14 +160,18 @@ impl Runtime {
 }
 
 /// Parses and compiles one resource; the parsed snapshot is dropped here.
-fn compile_one(key: &str, resource: &HeldResource) -> Result<Compiled, String> {
+fn compile_one(
+    key: &str,
+    resource: &HeldResource,
+    services: &Services,
+) -> Result<Compiled, String> {
     let snapshot: StageSnapshot = serde_json::from_slice(&resource.body).map_err(|e| {
         format!(
             "resource {key} (version {}) is not a valid stage snapshot: {e}",
             resource.version
         )
     })?;
-    let stage = CompiledStage::compile(&snapshot).map_err(|e| e.to_string())?;
+    let stage = CompiledStage::compile_with(&snapshot, services).map_err(|e| e.to_string())?;
     Ok(Compiled {
         version: resource.version,
         stage: Arc::new(stage),
@@ -171,10 +182,11 @@ fn compile_one(key: &str, resource: &HeldResource) -> Result<Compiled, String> {
 /// it; the error reported is the first in key order.
 fn compile_all<'k>(
     todo: &[(&'k Arc<str>, &HeldResource)],
+    services: &Services,
 ) -> Result<Vec<(&'k Arc<str>, Compiled)>, String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let one = |&(key, resource): &(&'k Arc<str>, &HeldResource)| {
-        compile_one(key, resource).map(|c| (key, c))
+        compile_one(key, resource, services).map(|c| (key, c))
     };
     if threads < 2 || todo.len() < PARALLEL_COMPILE_MIN {
         return todo.iter().map(one).collect();
@@ -199,14 +211,22 @@ pub struct RuntimeHandle {
     current: Arc<ArcSwap<Runtime>>,
     base_domain: Arc<str>,
     metrics: Arc<OnceLock<Metrics>>,
+    /// Clients the integrations it compiles share.
+    services: Services,
 }
 
 impl RuntimeHandle {
+    /// A handle whose integrations get no clients (Lambda answers 500).
     pub fn new(base_domain: &str) -> Self {
+        Self::with_services(base_domain, Services::default())
+    }
+
+    pub fn with_services(base_domain: &str, services: Services) -> Self {
         Self {
             current: Arc::new(ArcSwap::from_pointee(Runtime::empty(base_domain))),
             base_domain: base_domain.into(),
             metrics: Arc::new(OnceLock::new()),
+            services,
         }
     }
 
@@ -226,7 +246,8 @@ impl ConfigSink for RuntimeHandle {
     /// stages, and swaps it in. Only the subscriber applies, one update at a time.
     fn apply(&self, held: &Held) -> Result<(), String> {
         let current = self.current.load_full();
-        let runtime = Runtime::compile_reusing(&self.base_domain, held, Some(&current))?;
+        let runtime =
+            Runtime::compile_reusing(&self.base_domain, held, Some(&current), &self.services)?;
         drop(current);
         let version = runtime.version();
         self.current.store(Arc::new(runtime));

@@ -6,9 +6,11 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use apigw_proto::admin::admin_service_server::{AdminService, AdminServiceServer};
 use apigw_proto::admin::{
-    AccessKey, AccessKeyWithSecret, CreateAccessKeyRequest, CreateTenantRequest,
-    DeleteAccessKeyRequest, DeleteAccessKeyResponse, ListAccessKeysRequest, ListAccessKeysResponse,
-    ListNodesRequest, ListNodesResponse, ListTenantsRequest, ListTenantsResponse, Node, Tenant,
+    AccessKey, AccessKeyWithSecret, CreateAccessKeyRequest, CreateServiceKeyRequest,
+    CreateTenantRequest, DeleteAccessKeyRequest, DeleteAccessKeyResponse, DeleteServiceKeyRequest,
+    DeleteServiceKeyResponse, ListAccessKeysRequest, ListAccessKeysResponse, ListNodesRequest,
+    ListNodesResponse, ListServiceKeysRequest, ListServiceKeysResponse, ListTenantsRequest,
+    ListTenantsResponse, Node, ServiceKey, ServiceKeyWithSecret, Tenant,
 };
 use tonic::{Request, Response, Status};
 
@@ -247,6 +249,57 @@ impl AdminService for AdminServer {
             })
             .collect();
         Ok(Response::new(ListNodesResponse { nodes }))
+    }
+
+    async fn create_service_key(
+        &self,
+        request: Request<CreateServiceKeyRequest>,
+    ) -> Result<Response<ServiceKeyWithSecret>, Status> {
+        self.authorize(&request).await?;
+        let description = request.into_inner().description.trim().to_owned();
+        let (access_key_id, secret_access_key) = self
+            .tenancy
+            .create_service_key(&description)
+            .await
+            .map_err(status)?;
+        tracing::info!(%access_key_id, "service key created");
+        Ok(Response::new(ServiceKeyWithSecret {
+            access_key_id,
+            secret_access_key,
+            description,
+        }))
+    }
+
+    async fn list_service_keys(
+        &self,
+        request: Request<ListServiceKeysRequest>,
+    ) -> Result<Response<ListServiceKeysResponse>, Status> {
+        self.authorize(&request).await?;
+        let rows = self.tenancy.list_service_keys().await.map_err(status)?;
+        let keys = rows
+            .into_iter()
+            .map(|r| ServiceKey {
+                access_key_id: r.access_key_id,
+                description: r.description,
+                created_epoch_seconds: r.created_at,
+            })
+            .collect();
+        Ok(Response::new(ListServiceKeysResponse { keys }))
+    }
+
+    async fn delete_service_key(
+        &self,
+        request: Request<DeleteServiceKeyRequest>,
+    ) -> Result<Response<DeleteServiceKeyResponse>, Status> {
+        self.authorize(&request).await?;
+        let req = request.into_inner();
+        let access_key_id = required("accessKeyId", &req.access_key_id)?;
+        self.tenancy
+            .delete_service_key(access_key_id)
+            .await
+            .map_err(status)?;
+        tracing::info!(%access_key_id, "service key deleted");
+        Ok(Response::new(DeleteServiceKeyResponse {}))
     }
 }
 

@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, LambdaError};
 
 /// Signing names the management endpoint answers for.
 const SERVICES: [&str; 3] = ["apigateway", "apigatewayv2", "lambda"];
@@ -22,6 +22,11 @@ pub struct Caller {
     pub region: String,
 }
 
+/// Marks a request signed with a service-principal key. Such a request only
+/// ever reaches `lambda` Invoke, for the account of the function's ARN.
+#[derive(Debug, Clone)]
+pub struct ServicePrincipal;
+
 pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     match verify(&state, request).await {
         Ok(request) => next.run(request).await,
@@ -31,9 +36,25 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
 
 async fn verify(state: &AppState, request: Request) -> Result<Request, ApiError> {
     let (mut parts, body) = request.into_parts();
+    let lambda = parts.uri.path().starts_with("/2015-03-31/");
     let body = to_bytes(body, state.config.max_body_bytes)
         .await
-        .map_err(|_| ApiError::PayloadTooLarge)?;
+        .map_err(|_| {
+            if lambda {
+                // Lambda callers expect Lambda's shape and wording.
+                LambdaError::new(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "RequestTooLargeException",
+                    format!(
+                        "Request must be smaller than {} bytes for the operation",
+                        state.config.max_body_bytes
+                    ),
+                )
+                .into()
+            } else {
+                ApiError::PayloadTooLarge
+            }
+        })?;
     let signed = apigw_sigv4::parse(&parts).map_err(signature_error)?;
     if !SERVICES.contains(&signed.service.as_str()) {
         return Err(ApiError::InvalidSignature(format!(
@@ -56,12 +77,50 @@ async fn verify(state: &AppState, request: Request) -> Result<Request, ApiError>
         chrono::Duration::minutes(15),
     )
     .map_err(signature_error)?;
+    let account_id = if owner.service {
+        let account = service_invoke_account(&parts, &signed.service).ok_or_else(|| {
+            LambdaError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "AccessDeniedException",
+                format!(
+                    "The service principal {} may only call lambda:InvokeFunction on a function \
+                     addressed by its full ARN",
+                    signed.access_key_id
+                ),
+            )
+        })?;
+        parts.extensions.insert(ServicePrincipal);
+        account
+    } else {
+        owner.account_id
+    };
     parts.extensions.insert(Caller {
-        account_id: owner.account_id,
+        account_id,
         access_key_id: signed.access_key_id.clone(),
         region: signed.region.clone(),
     });
     Ok(Request::from_parts(parts, Body::from(payload)))
+}
+
+/// For a service-principal request: the account of the function it invokes,
+/// if the request is `POST /2015-03-31/functions/{full ARN}/invocations`
+/// signed for `lambda`; `None` for anything else.
+fn service_invoke_account(parts: &axum::http::request::Parts, service: &str) -> Option<String> {
+    if service != "lambda" || parts.method != axum::http::Method::POST {
+        return None;
+    }
+    let name = parts
+        .uri
+        .path()
+        .strip_prefix("/2015-03-31/functions/")?
+        .strip_suffix("/invocations")?;
+    let name = percent_encoding::percent_decode_str(name)
+        .decode_utf8()
+        .ok()?;
+    let arn = super::lambda::FunctionRef::parse(&name).ok()?;
+    // Only a full ARN names a region: a partial one is refused.
+    arn.region.as_ref()?;
+    arn.account
 }
 
 fn signature_error(e: SigV4Error) -> ApiError {

@@ -8,6 +8,7 @@ mod gateway_responses;
 mod ids;
 pub mod input;
 mod integrations;
+pub mod lambda;
 mod methods;
 mod models;
 #[cfg(test)]
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .merge(models::routes())
         .merge(request_validators::routes())
         .merge(tags::routes())
+        .merge(lambda::routes())
         .fallback(unknown_operation)
         .method_not_allowed_fallback(unknown_operation)
         .layer(axum::middleware::from_fn_with_state(

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod deployments;
+pub mod functions;
 pub mod rest_apis;
 pub mod stages;
 pub mod tenants;

@@ -141,3 +141,69 @@ pub async fn get_admin_token_hash(
         .await?;
     Ok(row.map(|r| r.get(0)))
 }
+
+/// A key of the service principal (not of any tenant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceKeyRow {
+    pub access_key_id: String,
+    pub secret_sealed: String,
+    pub description: String,
+    pub created_at: i64,
+}
+
+fn service_key_row(r: sqlx::any::AnyRow) -> ServiceKeyRow {
+    ServiceKeyRow {
+        access_key_id: r.get(0),
+        secret_sealed: r.get(1),
+        description: r.get(2),
+        created_at: r.get(3),
+    }
+}
+
+pub async fn insert_service_key(conn: &mut AnyConnection, key: &ServiceKeyRow) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO service_keys (access_key_id, secret_sealed, description, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&key.access_key_id)
+    .bind(&key.secret_sealed)
+    .bind(&key.description)
+    .bind(key.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_service_key(
+    conn: &mut AnyConnection,
+    access_key_id: &str,
+) -> StoreResult<Option<ServiceKeyRow>> {
+    let row = sqlx::query(
+        "SELECT access_key_id, secret_sealed, description, created_at FROM service_keys WHERE access_key_id = $1",
+    )
+    .bind(access_key_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(service_key_row))
+}
+
+pub async fn list_service_keys(conn: &mut AnyConnection) -> StoreResult<Vec<ServiceKeyRow>> {
+    let rows = sqlx::query(
+        "SELECT access_key_id, secret_sealed, description, created_at FROM service_keys \
+         ORDER BY created_at, access_key_id",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(service_key_row).collect())
+}
+
+/// Returns whether a key was deleted.
+pub async fn delete_service_key(
+    conn: &mut AnyConnection,
+    access_key_id: &str,
+) -> StoreResult<bool> {
+    let done = sqlx::query("DELETE FROM service_keys WHERE access_key_id = $1")
+        .bind(access_key_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}

@@ -8,7 +8,7 @@ use rand::Rng;
 use rand::distributions::Alphanumeric;
 use sha2::{Digest, Sha256};
 
-use crate::store::tenants::{self, AccessKeyRow, TenantRow};
+use crate::store::tenants::{self, AccessKeyRow, ServiceKeyRow, TenantRow};
 use crate::store::{Store, StoreError, now_epoch};
 pub use sealing::Sealer;
 
@@ -40,8 +40,12 @@ impl From<sqlx::Error> for TenancyError {
 /// A caller's identity once its access key is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyOwner {
+    /// The tenant; empty for the service principal.
     pub account_id: String,
     pub secret: String,
+    /// A service key: it may only invoke functions by full ARN, on behalf of
+    /// the ARN's account (data-plane nodes use it for Lambda integrations).
+    pub service: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -120,7 +124,9 @@ impl Tenancy {
                 "tenant {account_id} does not exist"
             )));
         }
-        if tenants::get_access_key(&mut tx, id).await?.is_some() {
+        if tenants::get_access_key(&mut tx, id).await?.is_some()
+            || tenants::get_service_key(&mut tx, id).await?.is_some()
+        {
             return Err(TenancyError::Conflict(format!(
                 "access key {id} already exists"
             )));
@@ -163,13 +169,91 @@ impl Tenancy {
     /// The owner and clear secret of an access key, for SigV4 verification.
     pub async fn resolve_key(&self, access_key_id: &str) -> Result<Option<KeyOwner>, TenancyError> {
         let mut tx = self.store.begin().await?;
-        let Some(row) = tenants::get_access_key(&mut tx, access_key_id).await? else {
+        if let Some(row) = tenants::get_access_key(&mut tx, access_key_id).await? {
+            return Ok(Some(KeyOwner {
+                account_id: row.account_id,
+                secret: self.sealer.open(&row.secret_sealed)?,
+                service: false,
+            }));
+        }
+        let Some(row) = tenants::get_service_key(&mut tx, access_key_id).await? else {
             return Ok(None);
         };
         Ok(Some(KeyOwner {
-            account_id: row.account_id,
+            account_id: String::new(),
             secret: self.sealer.open(&row.secret_sealed)?,
+            service: true,
         }))
+    }
+
+    /// Creates a service-principal key with a generated id and secret.
+    pub async fn create_service_key(
+        &self,
+        description: &str,
+    ) -> Result<(String, String), TenancyError> {
+        let id = format!("AKSV{}", random_string(16).to_ascii_uppercase());
+        let secret = random_string(40);
+        self.add_service_key(&id, &secret, description).await?;
+        Ok((id, secret))
+    }
+
+    /// Stores a given service key pair (standalone's, kept in its data dir).
+    /// Key ids are one namespace with tenants' access keys.
+    pub async fn add_service_key(
+        &self,
+        id: &str,
+        secret: &str,
+        description: &str,
+    ) -> Result<(), TenancyError> {
+        let mut tx = self.store.begin().await?;
+        if tenants::get_access_key(&mut tx, id).await?.is_some()
+            || tenants::get_service_key(&mut tx, id).await?.is_some()
+        {
+            return Err(TenancyError::Conflict(format!(
+                "access key {id} already exists"
+            )));
+        }
+        let row = ServiceKeyRow {
+            access_key_id: id.to_owned(),
+            secret_sealed: self.sealer.seal(secret),
+            description: description.to_owned(),
+            created_at: now_epoch(),
+        };
+        tenants::insert_service_key(&mut tx, &row).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Makes sure a service key pair exists (idempotent; for standalone).
+    pub async fn ensure_service_key(
+        &self,
+        id: &str,
+        secret: &str,
+        description: &str,
+    ) -> Result<(), TenancyError> {
+        let mut tx = self.store.begin().await?;
+        let exists = tenants::get_service_key(&mut tx, id).await?.is_some();
+        drop(tx);
+        if exists {
+            return Ok(());
+        }
+        self.add_service_key(id, secret, description).await
+    }
+
+    pub async fn list_service_keys(&self) -> Result<Vec<ServiceKeyRow>, TenancyError> {
+        let mut tx = self.store.begin().await?;
+        Ok(tenants::list_service_keys(&mut tx).await?)
+    }
+
+    pub async fn delete_service_key(&self, id: &str) -> Result<(), TenancyError> {
+        let mut tx = self.store.begin().await?;
+        if !tenants::delete_service_key(&mut tx, id).await? {
+            return Err(TenancyError::NotFound(format!(
+                "service key {id} does not exist"
+            )));
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Makes sure the tenant and key pair exist (idempotent; for standalone).

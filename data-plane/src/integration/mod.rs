@@ -4,18 +4,23 @@
 //! - `HTTP_PROXY` and `HTTP` ([`http`]): a backend call through the shared
 //!   pooled client, within `timeoutInMillis`.
 //! - `MOCK` ([`mock`]): an answer built from the integration responses.
-//! - `AWS`, `AWS_PROXY`: not yet — 500 `API_CONFIGURATION_ERROR`.
+//! - `AWS_PROXY` and `AWS` with a Lambda function ([`lambda`]): an Invoke
+//!   call; the event and answer formats are in [`proxy_event`]. Other AWS
+//!   services: not yet — 500 `API_CONFIGURATION_ERROR`.
 //!
 //! Integration responses (the `HTTP` and `MOCK` way back) are selected by
 //! `selectionPattern`, a regex over the status code matched in full,
 //! compiled here; the one without a pattern is the default.
 
 pub mod http;
+pub mod lambda;
 pub mod mapping;
 pub mod mock;
 pub mod pool;
+pub mod proxy_event;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ::http::header::HeaderValue;
@@ -30,6 +35,7 @@ use crate::gateway_response::{GatewayError, parse_status, string_map};
 use mapping::{RequestView, ResponseView, Side, ValueSource};
 
 pub use self::http::{BackendClient, HttpIntegration, backend_client};
+pub use lambda::{LambdaClient, LambdaCredentials, LambdaIntegration, LambdaSettings};
 pub use mock::MockIntegration;
 
 /// AWS's default (and, for REST, maximum) integration timeout.
@@ -40,6 +46,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(29_000);
 pub enum Integration {
     Http(HttpIntegration),
     Mock(MockIntegration),
+    Lambda(Box<LambdaIntegration>),
     /// Valid configuration we cannot serve (yet): every call answers 500
     /// `API_CONFIGURATION_ERROR` and logs `reason`.
     Unavailable {
@@ -60,13 +67,47 @@ pub struct Call<'a> {
     pub local_port: u16,
 }
 
+/// Clients a node shares between the integrations it compiles.
+#[derive(Debug, Clone, Default)]
+pub struct Services {
+    /// `None`: Lambda integrations answer 500 (a node built without one).
+    pub lambda: Option<Arc<LambdaClient>>,
+}
+
+/// What an integration compiles against besides its method: the stage's
+/// snapshot and the node's clients.
+#[derive(Debug, Clone, Copy)]
+pub struct StageEnv<'a> {
+    pub stage_variables: &'a BTreeMap<String, String>,
+    /// The API's account: the only one whose functions it may invoke.
+    pub account_id: &'a str,
+    pub binary_media_types: &'a [String],
+    pub services: &'a Services,
+}
+
 impl Integration {
     /// Compiles `route.method` (AWS's `Method` JSON) for a stage whose
-    /// variables are `stage_variables`. An `Err` is a snapshot we must refuse.
+    /// variables are `stage_variables`, with no account and no clients
+    /// (Lambda integrations are then unavailable). See [`Self::compile_in`].
     pub fn compile(
         method: &Value,
         stage_variables: &BTreeMap<String, String>,
     ) -> Result<Self, String> {
+        Self::compile_in(
+            method,
+            &StageEnv {
+                stage_variables,
+                account_id: "",
+                binary_media_types: &[],
+                services: &Services::default(),
+            },
+        )
+    }
+
+    /// Compiles `route.method` for the stage `env` describes. An `Err` is a
+    /// snapshot we must refuse.
+    pub fn compile_in(method: &Value, env: &StageEnv<'_>) -> Result<Self, String> {
+        let stage_variables = env.stage_variables;
         let Some(integration) = method.get("methodIntegration").filter(|v| !v.is_null()) else {
             return Ok(Self::unavailable("the method has no integration"));
         };
@@ -78,9 +119,8 @@ impl Integration {
             "HTTP_PROXY" => HttpIntegration::compile(integration, true, stage_variables),
             "HTTP" => HttpIntegration::compile(integration, false, stage_variables),
             "MOCK" => MockIntegration::compile(integration, stage_variables).map(Self::Mock),
-            "AWS" | "AWS_PROXY" => Ok(Self::unavailable(&format!(
-                "{kind} integrations are not supported yet"
-            ))),
+            "AWS_PROXY" => LambdaIntegration::compile(integration, true, env),
+            "AWS" => LambdaIntegration::compile(integration, false, env),
             other => Err(format!("unknown integration type {other:?}")),
         }
     }
@@ -101,6 +141,7 @@ impl Integration {
         match self {
             Self::Http(http) => http.invoke(call, integration_latency).await,
             Self::Mock(mock) => mock.invoke(call.view),
+            Self::Lambda(lambda) => lambda.invoke(call, integration_latency).await,
             Self::Unavailable { reason } => {
                 tracing::warn!(
                     api_id = call.view.context.api_id,
