@@ -59,7 +59,7 @@ impl std::fmt::Debug for BackendClient {
 
 /// Idle connections by backend authority. A gateway calls few distinct
 /// backends per worker: a short list scanned by equality beats hashing.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Pool {
     idle: Mutex<Vec<(Authority, Vec<Sender>)>>,
 }
@@ -189,6 +189,7 @@ impl BackendClient {
     }
 }
 
+#[derive(Debug)]
 struct Owner {
     pool: Weak<Pool>,
     authority: Authority,
@@ -197,6 +198,7 @@ struct Owner {
 
 /// A backend response body that returns its connection to the pool once
 /// read to the end. Dropped early, the connection is closed instead.
+#[derive(Debug)]
 pub struct PooledBody {
     body: Incoming,
     owner: Option<Owner>,
