@@ -52,6 +52,8 @@ enum Command {
         region: String,
         #[command(flatten)]
         functions: apigw::standalone::FunctionHostArgs,
+        #[command(flatten)]
+        throttle: apigw::throttle_args::ThrottleArgs,
     },
     /// The proxy serving published APIs, fed by a control plane over gRPC.
     DataPlane {
@@ -84,6 +86,10 @@ enum Command {
         proxy_workers: usize,
         #[command(flatten)]
         lambda: LambdaArgs,
+        #[command(flatten)]
+        throttle: apigw::throttle_args::ThrottleArgs,
+        #[command(flatten)]
+        auth: apigw::auth_args::AuthArgs,
     },
     /// Operator administration through the control plane's gRPC admin service.
     Admin {
@@ -97,6 +103,49 @@ enum Command {
         admin_token: String,
         #[command(subcommand)]
         command: AdminCli,
+    },
+    /// CORS helpers for REST APIs, through the management API.
+    Cors {
+        #[command(subcommand)]
+        command: CorsCli,
+    },
+}
+
+#[derive(Subcommand)]
+enum CorsCli {
+    /// Writes an OPTIONS MOCK preflight, Access-Control-Allow-Origin on the
+    /// resource's other methods and on DEFAULT_4XX/5XX, as the AWS console does.
+    Enable {
+        /// The management API (signed with the tenant's keys).
+        #[arg(long, env = "APIGW_ENDPOINT", default_value = "http://127.0.0.1:8081")]
+        endpoint: String,
+        #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+        region: String,
+        #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+        access_key_id: String,
+        #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+        secret_access_key: String,
+        /// REST API id.
+        #[arg(long)]
+        api: String,
+        /// Resource path (`/pets`) or id.
+        #[arg(long)]
+        resource: String,
+        /// `*` or comma-separated origins (`https://app.example.com`).
+        #[arg(long, value_delimiter = ',', required = true)]
+        origins: Vec<String>,
+        /// Access-Control-Allow-Methods; default: the resource's methods and OPTIONS.
+        #[arg(long, value_delimiter = ',')]
+        methods: Option<Vec<String>>,
+        /// Access-Control-Allow-Headers.
+        #[arg(long, default_value = apigw::cors::DEFAULT_HEADERS)]
+        headers: String,
+        /// Send Access-Control-Allow-Credentials: true (needs explicit origins).
+        #[arg(long)]
+        allow_credentials: bool,
+        /// Leave the DEFAULT_4XX/DEFAULT_5XX gateway responses alone.
+        #[arg(long)]
+        no_gateway_responses: bool,
     },
 }
 
@@ -255,6 +304,7 @@ async fn main() -> anyhow::Result<()> {
             grpc_port,
             region,
             functions,
+            throttle,
         } => {
             let config = ControlPlaneConfig {
                 database_url,
@@ -267,6 +317,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 bootstrap_admin_token,
                 functions: functions.into_config(PathBuf::from("./.apigw-functions")),
+                usage: throttle.usage_config(),
             };
             ControlPlane::open(config)
                 .await?
@@ -286,6 +337,8 @@ async fn main() -> anyhow::Result<()> {
             base_domain,
             proxy_workers,
             lambda,
+            throttle,
+            auth,
         } => {
             let node_id = node_id
                 .unwrap_or_else(|| format!("node-{}", random_string(8).to_ascii_lowercase()));
@@ -293,6 +346,8 @@ async fn main() -> anyhow::Result<()> {
                 listen: SocketAddr::new(host, port),
                 metrics_listen: SocketAddr::new(host, metrics_port),
                 base_domain,
+                throttle: throttle.throttle_config(&region),
+                auth: auth.settings(&region),
                 subscriber: SubscriberConfig {
                     control_plane,
                     node_id,
@@ -304,6 +359,39 @@ async fn main() -> anyhow::Result<()> {
                 lambda: lambda.into_settings(),
             };
             apigw_data_plane::node::run(config, shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Cors {
+            command:
+                CorsCli::Enable {
+                    endpoint,
+                    region,
+                    access_key_id,
+                    secret_access_key,
+                    api,
+                    resource,
+                    origins,
+                    methods,
+                    headers,
+                    allow_credentials,
+                    no_gateway_responses,
+                },
+        } => {
+            let report = apigw::cors::enable(apigw::cors::CorsSettings {
+                endpoint,
+                region,
+                access_key_id,
+                secret_access_key,
+                api_id: api,
+                resource,
+                origins,
+                methods,
+                headers,
+                allow_credentials,
+                gateway_responses: !no_gateway_responses,
+            })
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
         Command::Admin {

@@ -40,6 +40,10 @@ pub struct StandaloneConfig {
     pub proxy_workers: usize,
     #[command(flatten)]
     pub functions: FunctionHostArgs,
+    #[command(flatten)]
+    pub throttle: crate::throttle_args::ThrottleArgs,
+    #[command(flatten)]
+    pub auth: crate::auth_args::AuthArgs,
 }
 
 /// The built-in function host's settings (standalone and control plane).
@@ -90,8 +94,13 @@ pub async fn run(config: StandaloneConfig) -> anyhow::Result<()> {
             .functions
             .clone()
             .into_config(config.data_dir.join("functions")),
+        usage: config.throttle.usage_config(),
     };
-    let control_plane = ControlPlane::open(cp_config).await?;
+    // GetUsage reads the in-process data plane's counters.
+    let counters = crate::throttle_args::InProcessCounters::default();
+    let control_plane = ControlPlane::open(cp_config)
+        .await?
+        .with_usage_counters(std::sync::Arc::new(counters.clone()));
     control_plane.tenancy().ensure_dev_credentials().await?;
     // The in-process data plane invokes functions on this process's own
     // function host, signing with a service key created at first boot.
@@ -141,6 +150,8 @@ pub async fn run(config: StandaloneConfig) -> anyhow::Result<()> {
         listen: SocketAddr::new(config.host, config.data_plane_port),
         metrics_listen: SocketAddr::new(config.host, config.metrics_port),
         base_domain: "localhost".into(),
+        throttle: config.throttle.throttle_config(&config.region),
+        auth: config.auth.settings(&config.region),
         subscriber: SubscriberConfig {
             control_plane: format!("http://{}", SocketAddr::new(config.host, config.grpc_port)),
             node_id: "standalone".into(),
@@ -175,7 +186,9 @@ pub async fn run(config: StandaloneConfig) -> anyhow::Result<()> {
     });
     let (cp, dp) = tokio::join!(
         control_plane.serve(stopped(stop_rx.clone())),
-        apigw_data_plane::node::run(data_plane, stopped(stop_rx)),
+        apigw_data_plane::node::run_with(data_plane, stopped(stop_rx), move |throttle| {
+            let _ = counters.0.set(throttle);
+        }),
     );
     cp?;
     dp?;

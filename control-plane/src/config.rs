@@ -23,6 +23,8 @@ pub struct ControlPlaneConfig {
     pub bootstrap_admin_token: Option<String>,
     /// The built-in function host behind the `lambda` management API.
     pub functions: FunctionHostConfig,
+    /// Usage counters (Redis), the usage clock and management throttling.
+    pub usage: crate::usage::UsageConfig,
 }
 
 /// What the management API itself needs.

@@ -15,3 +15,4 @@ pub mod server;
 pub mod snapshot;
 pub mod store;
 pub mod tenancy;
+pub mod usage;

@@ -19,7 +19,7 @@ use serde_json::Value;
 use sqlx::AnyConnection;
 
 use crate::store::config::{self as config_store, ConfigResourceRow};
-use crate::store::{Store, StoreResult, deployments, rest_apis, stages};
+use crate::store::{Store, StoreResult, deployments, rest_apis, stages, usage_plans};
 
 /// The Postgres channel replicas LISTEN on; the payload is the new version.
 pub const NOTIFY_CHANNEL: &str = "apigw_config";
@@ -98,6 +98,7 @@ async fn compute_stage(
         variables: parts.variables,
         method_settings: parts.method_settings,
         deployment,
+        usage_plans: usage_plans::stage_plans(conn, account_id, api_id, stage_name).await?,
     };
     Ok(Some((endpoint_type, serde_json::to_string(&snapshot)?)))
 }

@@ -34,6 +34,8 @@ pub enum ServerError {
     },
     #[error("management server failed: {0}")]
     Management(std::io::Error),
+    #[error("invalid Redis URL: {0}")]
+    Usage(String),
     #[error("gRPC server failed: {0}")]
     Grpc(#[from] tonic::transport::Error),
 }
@@ -46,6 +48,8 @@ pub struct ControlPlane {
     nodes: NodeRegistry,
     feed: ConfigFeed,
     functions: FunctionHost,
+    /// Given by standalone (its in-process data plane); else Redis when configured.
+    usage_counters: Option<Arc<dyn crate::usage::UsageCounters>>,
 }
 
 impl ControlPlane {
@@ -69,7 +73,14 @@ impl ControlPlane {
             nodes: NodeRegistry::default(),
             feed: ConfigFeed::new(),
             functions,
+            usage_counters: None,
         })
+    }
+
+    /// Reads usage (GetUsage) from these counters instead of Redis.
+    pub fn with_usage_counters(mut self, counters: Arc<dyn crate::usage::UsageCounters>) -> Self {
+        self.usage_counters = Some(counters);
+        self
     }
 
     pub fn tenancy(&self) -> &Tenancy {
@@ -123,11 +134,29 @@ impl ControlPlane {
             let _ = rx.wait_for(|s| *s).await;
         };
 
+        let usage_counters = match (&self.usage_counters, &self.config.usage.redis_url) {
+            (Some(c), _) => Some(c.clone()),
+            (None, Some(url)) => Some(Arc::new(
+                crate::usage::RedisCounters::new(url)
+                    .map_err(|e| ServerError::Usage(e.to_string()))?,
+            ) as Arc<dyn crate::usage::UsageCounters>),
+            (None, None) => None,
+        };
+        if let Some(counters) = &usage_counters {
+            tokio::spawn(crate::usage::persist_loop(
+                self.store.clone(),
+                counters.clone(),
+                self.config.management.default_region.clone(),
+                self.config.usage.clock_offset_seconds,
+                self.config.usage.persist_interval,
+            ));
+        }
         let state = AppState {
             store: self.store.clone(),
             tenancy: self.tenancy.clone(),
             config: Arc::new(self.config.management.clone()),
             feed: self.feed.clone(),
+            usage: crate::usage::UsageState::new(&self.config.usage, usage_counters),
         };
         // The `lambda` handlers take the host as an extension (AppState is
         // the apigateway handlers' own).

@@ -62,6 +62,7 @@ pub fn compile(
         gateway_responses: to_json_map(&doc.gateway_responses),
         models: to_json_map(&doc.models),
         request_validators: to_json_map(&doc.request_validators),
+        authorizers: to_json_map(&doc.authorizers),
     })
 }
 

@@ -49,6 +49,7 @@ fn deployment_snapshot(api_id: &str, deployment_id: &str) -> String {
         gateway_responses: BTreeMap::new(),
         models: BTreeMap::new(),
         request_validators: BTreeMap::new(),
+        authorizers: BTreeMap::new(),
     })
     .unwrap()
 }

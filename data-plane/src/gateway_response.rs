@@ -6,6 +6,9 @@
 //! load supplies status, headers and template (reference §2.1, §2.6).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use apigw_vtl::aws::AwsInput;
 
 use apigw_proto::gateway_response::ResponseType;
 use http::header::{CONTENT_TYPE, HeaderValue};
@@ -13,7 +16,7 @@ use http::{HeaderName, Response, StatusCode};
 use serde_json::Value;
 
 use crate::body::{self, Body};
-use crate::integration::mapping::{ContextVar, RequestView, Side, ValueSource};
+use crate::integration::mapping::{RequestView, Side, ValueSource};
 
 pub const X_AMZN_ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-errortype");
 
@@ -23,6 +26,8 @@ pub const X_AMZN_ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-errort
 pub struct GatewayError {
     pub kind: ResponseType,
     pub message: String,
+    /// `$context.error.validationErrorString`: what request validation found.
+    pub validation_error: Option<String>,
 }
 
 impl GatewayError {
@@ -31,6 +36,7 @@ impl GatewayError {
         Self {
             kind,
             message: default_message(kind).to_owned(),
+            validation_error: None,
         }
     }
 
@@ -38,6 +44,7 @@ impl GatewayError {
         Self {
             kind,
             message: message.into(),
+            validation_error: None,
         }
     }
 
@@ -126,96 +133,82 @@ struct Override {
     templates: Vec<(HeaderValue, Template)>,
 }
 
-/// A gateway-response template: not VTL, only variable substitution.
-#[derive(Debug, Clone, PartialEq)]
-struct Template(Vec<Part>);
-
-#[derive(Debug, Clone, PartialEq)]
-enum Part {
-    Text(String),
-    ErrorMessage,
-    ErrorMessageString,
-    ErrorResponseType,
-    Context(ContextVar),
+/// A gateway-response template, rendered by the VTL engine like mapping
+/// templates, with `$context.error.*` added to `$context`. One that does not
+/// parse (logged at load) or fails to render answers the default body: an
+/// error answer cannot itself fail.
+#[derive(Debug, Clone)]
+struct Template {
+    vtl: Option<Arc<apigw_vtl::Template>>,
+    stage_variables: Arc<[(String, String)]>,
 }
 
 impl Template {
-    /// Substitutes `$context.x` / `$stageVariables.x` (also `${…}`); anything
-    /// else is text. Stage variables are known at load, so become text.
-    fn parse(source: &str, stage_variables: &BTreeMap<String, String>) -> Self {
-        let mut parts = Vec::new();
-        let mut text = String::new();
-        let mut rest = source;
-        while let Some(at) = rest.find('$') {
-            text.push_str(&rest[..at]);
-            let after = &rest[at + 1..];
-            let (braced, body) = match after.strip_prefix('{') {
-                Some(b) => (true, b),
-                None => (false, after),
-            };
-            let len = body
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-                .unwrap_or(body.len());
-            let mut name = &body[..len];
-            // A sentence may end in a dot right after a variable.
-            while let Some(n) = name.strip_suffix('.') {
-                name = n;
-            }
-            let closed = !braced || body[name.len()..].starts_with('}');
-            let consumed = 1 + usize::from(braced) * 2 + name.len();
-            let part = if !closed {
+    fn parse(source: &str, stage_variables: Arc<[(String, String)]>) -> Self {
+        let vtl = match apigw_vtl::Template::parse(source) {
+            Ok(t) => Some(Arc::new(t)),
+            Err(e) => {
+                tracing::warn!(error = %e, "gateway response template does not parse; the default body is used");
                 None
-            } else if let Some(var) = name.strip_prefix("stageVariables.") {
-                text.push_str(stage_variables.get(var).map_or("", String::as_str));
-                rest = &rest[at + consumed..];
-                continue;
-            } else {
-                name.strip_prefix("context.").map(|var| match var {
-                    "error.message" => Part::ErrorMessage,
-                    "error.messageString" | "error.validationErrorString" => {
-                        Part::ErrorMessageString
-                    }
-                    "error.responseType" => Part::ErrorResponseType,
-                    other => Part::Context(ContextVar::parse(other)),
-                })
-            };
-            match part {
-                Some(part) => {
-                    if !text.is_empty() {
-                        parts.push(Part::Text(std::mem::take(&mut text)));
-                    }
-                    parts.push(part);
-                    rest = &rest[at + consumed..];
-                }
-                None => {
-                    text.push('$');
-                    rest = after;
-                }
             }
+        };
+        Self {
+            vtl,
+            stage_variables,
         }
-        text.push_str(rest);
-        if !text.is_empty() {
-            parts.push(Part::Text(text));
-        }
-        Template(parts)
     }
 
-    fn render(&self, error: &GatewayError, request: Option<&RequestView<'_>>) -> String {
-        let mut out = String::new();
-        for part in &self.0 {
-            match part {
-                Part::Text(t) => out.push_str(t),
-                Part::ErrorMessage => out.push_str(&error.message),
-                Part::ErrorMessageString => out.push_str(&json_quote(&error.message)),
-                Part::ErrorResponseType => out.push_str(error.kind.as_str()),
-                Part::Context(var) => {
-                    if let Some(v) = request.and_then(|r| r.context(*var)) {
-                        out.push_str(&v);
-                    }
-                }
+    fn render(&self, error: &GatewayError, request: Option<&RequestView<'_>>) -> Option<String> {
+        let vtl = self.vtl.as_ref()?;
+        let mut context = request.map_or_else(
+            || Value::Object(Default::default()),
+            crate::transform::context_json,
+        );
+        if let Value::Object(map) = &mut context {
+            map.insert(
+                "error".into(),
+                serde_json::json!({
+                    "message": error.message,
+                    "messageString": json_quote(&error.message),
+                    "responseType": error.kind.as_str(),
+                    "validationErrorString": error.validation_error,
+                }),
+            );
+        }
+        let input = AwsInput {
+            headers: request
+                .map(|r| {
+                    r.headers
+                        .iter()
+                        .map(|(k, v)| {
+                            (
+                                k.as_str().to_owned(),
+                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            query: request.map(RequestView::query_pairs).unwrap_or_default(),
+            path_params: request
+                .and_then(|r| r.path_parameters)
+                .map(|p| {
+                    p.iter()
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            context,
+            stage_variables: self.stage_variables.to_vec(),
+            body: String::new(),
+        };
+        match apigw_vtl::aws::render(vtl, &input, &apigw_vtl::Limits::default()) {
+            Ok(rendered) => Some(rendered.body),
+            Err(e) => {
+                tracing::warn!(error = %e, "gateway response template failed to render; the default body is used");
+                None
             }
         }
-        out
     }
 }
 
@@ -236,6 +229,10 @@ impl GatewayResponses {
         stage_variables: &BTreeMap<String, String>,
     ) -> Result<Self, String> {
         let mut overrides = HashMap::new();
+        let vars: Arc<[(String, String)]> = stage_variables
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         for (name, value) in responses {
             let kind = ResponseType::parse(name)
                 .ok_or_else(|| format!("unknown gateway response type {name:?}"))?;
@@ -262,7 +259,7 @@ impl GatewayResponses {
             for (content_type, source) in string_map(value.get("responseTemplates")).map_err(at)? {
                 let content_type = HeaderValue::from_str(content_type)
                     .map_err(|_| at(format!("invalid content type {content_type:?}")))?;
-                templates.push((content_type, Template::parse(source, stage_variables)));
+                templates.push((content_type, Template::parse(source, vars.clone())));
             }
             overrides.insert(
                 kind,
@@ -304,10 +301,11 @@ impl GatewayResponses {
         let status = custom.and_then(|c| c.status).unwrap_or_else(|| {
             StatusCode::from_u16(builtin).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
         });
-        let (content_type, body) = match custom.and_then(|c| pick_template(&c.templates, request)) {
-            Some((content_type, template)) => {
-                (content_type.clone(), template.render(error, request))
-            }
+        let rendered = custom
+            .and_then(|c| pick_template(&c.templates, request))
+            .and_then(|(ct, t)| Some((ct.clone(), t.render(error, request)?)));
+        let (content_type, body) = match rendered {
+            Some(answer) => answer,
             None => (
                 HeaderValue::from_static("application/json"),
                 format!("{{\"message\":{}}}", json_quote(&error.message)),
@@ -434,11 +432,11 @@ mod tests {
     }
 
     #[test]
-    fn templates_substitute_simple_variables_only() {
-        let vars = BTreeMap::from([("env".to_string(), "prod".to_string())]);
+    fn templates_render_through_the_engine() {
+        let vars: Arc<[(String, String)]> = Arc::new([("env".to_string(), "prod".to_string())]);
         let t = Template::parse(
-            r#"{"m":$context.error.messageString,"raw":"$context.error.message.","t":"$context.error.responseType","id":"${context.requestId}","env":"$stageVariables.env","keep":"$input.body $ 5"}"#,
-            &vars,
+            r##"{"m":$context.error.messageString,"raw":"$context.error.message.","t":"$context.error.responseType","id":"${context.requestId}","env":"$stageVariables.env","keep":"$ 5"#if($context.error.validationErrorString == ""),"v":"none"#end}"##,
+            vars.clone(),
         );
         let headers = HeaderMap::new();
         let view = RequestView {
@@ -452,8 +450,29 @@ mod tests {
         };
         let error = GatewayError::new(ResponseType::Throttled);
         assert_eq!(
-            t.render(&error, Some(&view)),
-            r#"{"m":"Too Many Requests","raw":"Too Many Requests.","t":"THROTTLED","id":"r-1","env":"prod","keep":"$input.body $ 5"}"#
+            t.render(&error, Some(&view)).as_deref(),
+            Some(
+                r#"{"m":"Too Many Requests","raw":"Too Many Requests.","t":"THROTTLED","id":"r-1","env":"prod","keep":"$ 5","v":"none"}"#
+            )
+        );
+        let mut invalid = GatewayError::new(ResponseType::BadRequestBody);
+        invalid.validation_error = Some("[bad \"type\"]".into());
+        let t = Template::parse(
+            r#"{"message": $context.error.messageString, "detail": "$util.escapeJavaScript($context.error.validationErrorString)"}"#,
+            vars.clone(),
+        );
+        assert_eq!(
+            t.render(&invalid, None).as_deref(),
+            Some(r#"{"message": "Invalid request body", "detail": "[bad \"type\"]"}"#)
+        );
+        // A template that does not parse, or fails to render, gives the default body.
+        assert_eq!(
+            Template::parse("#if(", vars.clone()).render(&invalid, None),
+            None
+        );
+        assert_eq!(
+            Template::parse("$context.error.message.substring(99)", vars).render(&invalid, None),
+            None
         );
     }
 

@@ -431,6 +431,7 @@ mod tests {
             stage_name: name.into(),
             variables: Default::default(),
             method_settings: Default::default(),
+            usage_plans: Vec::new(),
             deployment: DeploymentSnapshot {
                 account_id: "123456789012".into(),
                 api_id: "abcdefghij".into(),
@@ -441,6 +442,7 @@ mod tests {
                 gateway_responses: Default::default(),
                 models: Default::default(),
                 request_validators: Default::default(),
+                authorizers: Default::default(),
             },
         }
     }

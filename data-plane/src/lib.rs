@@ -3,7 +3,10 @@
 //! keeps serving its last-known-good configuration when the control plane is
 //! away.
 
+pub mod auth;
+pub mod binary;
 pub mod body;
+pub mod cors;
 pub mod gateway_response;
 pub mod held;
 pub mod integration;
@@ -13,3 +16,6 @@ pub mod proxy;
 pub mod routing;
 pub mod runtime;
 pub mod subscriber;
+pub mod throttle;
+pub mod transform;
+pub mod validation;

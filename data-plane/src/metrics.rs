@@ -54,6 +54,7 @@ struct Inner {
     latency: Latency,
     integration_latency: Latency,
     config_version: Gauge,
+    throttle: crate::throttle::ThrottleMetrics,
 }
 
 /// Cheap to clone; all clones share one registry.
@@ -105,8 +106,10 @@ impl Metrics {
             "Version of the configuration in service",
             config_version.clone(),
         );
+        let throttle = crate::throttle::ThrottleMetrics::register(&mut registry);
         Self(Arc::new(Inner {
             registry,
+            throttle,
             requests,
             latency,
             integration_latency,
@@ -167,6 +170,11 @@ impl Metrics {
             latency: self.0.latency.get_or_create_owned(&stage),
             integration_latency: self.0.integration_latency.get_or_create_owned(&stage),
         }
+    }
+
+    /// The throttle's Redis-fallback metrics, registered with the others.
+    pub fn throttle(&self) -> &crate::throttle::ThrottleMetrics {
+        &self.0.throttle
     }
 
     pub fn set_config_version(&self, version: u64) {

@@ -26,6 +26,10 @@ pub struct DataPlaneConfig {
     pub proxy_workers: usize,
     /// Where Lambda integrations invoke functions, and with which key.
     pub lambda: LambdaSettings,
+    /// API keys, usage plans, quotas and throttles (Redis or in-process).
+    pub throttle: crate::throttle::ThrottleConfig,
+    /// Method authorization: Cognito issuer/JWKS locations, trusted VPC headers.
+    pub auth: crate::auth::AuthSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,12 +45,24 @@ pub enum DataPlaneError {
     Metrics(std::io::Error),
     #[error(transparent)]
     Lambda(#[from] LambdaConfigError),
+    #[error(transparent)]
+    Throttle(#[from] crate::throttle::ThrottleConfigError),
 }
 
 /// Serves until `shutdown` completes.
 pub async fn run(
     config: DataPlaneConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), DataPlaneError> {
+    run_with(config, shutdown, |_| {}).await
+}
+
+/// [`run`], handing the node's limiter to `on_throttle` once it exists
+/// (standalone's control plane reads usage counters through it).
+pub async fn run_with(
+    config: DataPlaneConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_throttle: impl FnOnce(Arc<crate::throttle::Throttle>),
 ) -> Result<(), DataPlaneError> {
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr)
@@ -74,9 +90,20 @@ pub async fn run(
 
     let services = Services {
         lambda: Some(Arc::new(LambdaClient::new(&config.lambda)?)),
+        // Method ARNs name the node's region.
+        auth: crate::auth::AuthSettings {
+            region: config.subscriber.region.clone(),
+            ..config.auth.clone()
+        },
     };
     let runtime = RuntimeHandle::with_services(&config.base_domain, services);
     let metrics = Metrics::new();
+    let throttle = Arc::new(crate::throttle::Throttle::new(
+        config.throttle.clone(),
+        metrics.throttle().clone(),
+    )?);
+    runtime.attach_throttle(throttle.clone());
+    on_throttle(throttle);
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;

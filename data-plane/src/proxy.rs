@@ -549,10 +549,33 @@ async fn pipeline<'r>(
         context,
     };
     let responses = runtime.stage(stage).map(|s| s.gateway_responses());
+    // API key, usage plan, quota and throttles (crate::throttle), before the body is read.
+    let limits = stage.runtime().limits();
+    if let Some(throttle) = shared.runtime.throttle()
+        && let Err(rejection) = throttle
+            .check(limits, matched.route_index, &parts.headers)
+            .await
+    {
+        return render(responses, &crate::throttle::gateway_error(rejection), &view);
+    }
     let body = match read_body(&parts.headers, incoming).await {
         Ok(body) => body,
         Err(error) => return render(responses, &error, &view),
     };
+    // Resource policy, IAM and authorizers (crate::auth); their output rides on the view.
+    let authorized =
+        match crate::auth::authorize(runtime.stage(stage), matched.route_index, &view).await {
+            Ok(authorized) => authorized,
+            Err(error) => return render(responses, &error, &view),
+        };
+    let view = authorized.attach(view);
+    // Request validation (crate::validation): required parameters, then the body's model.
+    if let Some(Err(error)) = runtime
+        .stage(stage)
+        .map(|s| s.validate(matched.route_index, &view, &body))
+    {
+        return render(responses, &error, &view);
+    }
     let Some(integration) = runtime.integration(&matched) else {
         tracing::error!(
             api_id = trace.api_id,

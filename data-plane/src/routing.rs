@@ -679,6 +679,7 @@ mod tests {
             stage_name: stage.into(),
             variables: BTreeMap::new(),
             method_settings: BTreeMap::new(),
+            usage_plans: Vec::new(),
             deployment: DeploymentSnapshot {
                 account_id: "123456789012".into(),
                 api_id: api_id.into(),
@@ -698,6 +699,7 @@ mod tests {
                 gateway_responses: BTreeMap::new(),
                 models: BTreeMap::new(),
                 request_validators: BTreeMap::new(),
+                authorizers: BTreeMap::new(),
             },
         }
     }

@@ -27,6 +27,12 @@ pub struct StageRuntime {
     /// Parallel to the deployment's `routes`.
     integrations: Box<[Integration]>,
     gateway_responses: GatewayResponses,
+    /// Authorizers and resource policy, per route.
+    auth: crate::auth::StageAuth,
+    /// API keys, usage plans and throttles, per route.
+    limits: crate::throttle::StageLimits,
+    /// Request validators and models, per route.
+    validation: crate::validation::StageValidation,
 }
 
 impl StageRuntime {
@@ -49,14 +55,40 @@ impl StageRuntime {
             .collect::<Result<Box<[_]>, _>>()?;
         let gateway_responses =
             GatewayResponses::compile(&snapshot.deployment.gateway_responses, vars)?;
+        let auth = crate::auth::StageAuth::compile(snapshot, services)?;
+        let limits = crate::throttle::StageLimits::compile(snapshot);
+        let validation = crate::validation::StageValidation::compile(&snapshot.deployment);
         Ok(Self {
             integrations,
             gateway_responses,
+            auth,
+            limits,
+            validation,
         })
+    }
+
+    /// Request validation for the route at `route_index` (crate::validation).
+    pub fn validate(
+        &self,
+        route_index: usize,
+        view: &crate::integration::mapping::RequestView<'_>,
+        body: &[u8],
+    ) -> Result<(), crate::gateway_response::GatewayError> {
+        self.validation
+            .route(route_index)
+            .map_or(Ok(()), |v| v.check(view, body))
     }
 
     pub fn gateway_responses(&self) -> &GatewayResponses {
         &self.gateway_responses
+    }
+
+    pub fn auth(&self) -> &crate::auth::StageAuth {
+        &self.auth
+    }
+
+    pub fn limits(&self) -> &crate::throttle::StageLimits {
+        &self.limits
     }
 
     /// The integration of the route at `route_index`.
@@ -213,6 +245,8 @@ pub struct RuntimeHandle {
     metrics: Arc<OnceLock<Metrics>>,
     /// Clients the integrations it compiles share.
     services: Services,
+    /// The node's limiter; none: nothing is throttled (unit tests).
+    throttle: Arc<OnceLock<Arc<crate::throttle::Throttle>>>,
 }
 
 impl RuntimeHandle {
@@ -227,7 +261,17 @@ impl RuntimeHandle {
             base_domain: base_domain.into(),
             metrics: Arc::new(OnceLock::new()),
             services,
+            throttle: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// Enforces API keys, usage plans and throttles with `throttle` from now on.
+    pub fn attach_throttle(&self, throttle: Arc<crate::throttle::Throttle>) {
+        let _ = self.throttle.set(throttle);
+    }
+
+    pub fn throttle(&self) -> Option<&crate::throttle::Throttle> {
+        self.throttle.get().map(|t| &**t)
     }
 
     pub fn load(&self) -> Arc<Runtime> {
@@ -275,6 +319,7 @@ mod tests {
             stage_name: "prod".into(),
             variables: BTreeMap::new(),
             method_settings: BTreeMap::new(),
+            usage_plans: Vec::new(),
             deployment: DeploymentSnapshot {
                 account_id: "123456789012".into(),
                 api_id: api.into(),
@@ -285,6 +330,7 @@ mod tests {
                 gateway_responses: BTreeMap::new(),
                 models: BTreeMap::new(),
                 request_validators: BTreeMap::new(),
+                authorizers: BTreeMap::new(),
             },
         }
     }

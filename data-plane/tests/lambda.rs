@@ -200,6 +200,7 @@ fn config() -> Held {
         stage_name: "prod".into(),
         variables: BTreeMap::from([("fn".to_string(), "echo".to_string())]),
         method_settings: BTreeMap::new(),
+        usage_plans: Vec::new(),
         deployment: DeploymentSnapshot {
             account_id: ACCOUNT.into(),
             api_id: "api1".into(),
@@ -213,6 +214,7 @@ fn config() -> Held {
             gateway_responses: BTreeMap::new(),
             models: BTreeMap::new(),
             request_validators: BTreeMap::new(),
+            authorizers: BTreeMap::new(),
         },
     };
     Held::new(
@@ -247,6 +249,7 @@ impl Harness {
             "example.com",
             Services {
                 lambda: Some(Arc::new(client)),
+                auth: Default::default(),
             },
         );
         runtime.apply(&config()).unwrap();

@@ -104,6 +104,7 @@ fn stage(
         stage_name: "prod".into(),
         variables,
         method_settings: BTreeMap::new(),
+        usage_plans: Vec::new(),
         deployment: DeploymentSnapshot {
             account_id: "123456789012".into(),
             api_id: api_id.into(),
@@ -114,6 +115,7 @@ fn stage(
             gateway_responses: serde_json::from_value(gateway_responses).unwrap(),
             models: BTreeMap::new(),
             request_validators: BTreeMap::new(),
+            authorizers: BTreeMap::new(),
         },
     }
 }

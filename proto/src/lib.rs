@@ -4,6 +4,7 @@
 
 pub mod gateway_response;
 pub mod snapshot;
+pub mod usage;
 
 pub mod admin {
     //! Operator administration service (`apigw.admin.v1`).

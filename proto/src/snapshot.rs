@@ -23,6 +23,10 @@ pub struct DeploymentSnapshot {
     pub gateway_responses: BTreeMap<String, Value>,
     pub models: BTreeMap<String, Value>,
     pub request_validators: BTreeMap<String, Value>,
+    /// Authorizers (AWS's `Authorizer` shape) by id; a route's
+    /// `method.authorizerId` names one of these, never another API's.
+    #[serde(default)]
+    pub authorizers: BTreeMap<String, Value>,
 }
 
 /// API-wide settings that shape request handling.
@@ -59,4 +63,49 @@ pub struct StageSnapshot {
     pub variables: BTreeMap<String, String>,
     pub method_settings: BTreeMap<String, Value>,
     pub deployment: DeploymentSnapshot,
+    /// The usage plans that include this stage, with the keys they admit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usage_plans: Vec<StageUsagePlan>,
+}
+
+/// A usage plan as one stage enforces it. Keys travel as SHA-256 digests only.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageUsagePlan {
+    pub id: String,
+    pub throttle: Option<ThrottleLimits>,
+    pub quota: Option<QuotaLimits>,
+    /// `/{resourcePath}/{httpMethod}` (e.g. `/pets/GET`) → that method's limits in this plan.
+    #[serde(default)]
+    pub method_throttle: BTreeMap<String, ThrottleLimits>,
+    /// Enabled keys attached to the plan.
+    #[serde(default)]
+    pub keys: Vec<StageApiKey>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThrottleLimits {
+    #[serde(default)]
+    pub burst_limit: i64,
+    #[serde(default)]
+    pub rate_limit: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotaLimits {
+    pub limit: i64,
+    #[serde(default)]
+    pub offset: i64,
+    /// `DAY`, `WEEK` or `MONTH`.
+    pub period: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageApiKey {
+    pub id: String,
+    /// Hex SHA-256 of the key's value.
+    pub sha256: String,
 }

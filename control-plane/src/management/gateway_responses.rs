@@ -31,7 +31,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The enumeration in the order AWS's validation message lists it.
-const AWS_ENUM_ORDER: [&str; 21] = [
+pub(crate) const AWS_ENUM_ORDER: [&str; 21] = [
     "REQUEST_TOO_LARGE",
     "RESOURCE_NOT_FOUND",
     "AUTHORIZER_CONFIGURATION_ERROR",
@@ -127,7 +127,7 @@ const REQUEST_LOCATIONS: [&str; 5] = [
 /// `gatewayresponse.{header|path|querystring}.{name}` mapped from
 /// `method.request.{location}.{name}`, `stageVariables.{name}`,
 /// `context.{name}` or a quoted literal `'value'`.
-fn check_parameter(key: &str, value: &str) -> ApiResult<()> {
+pub(crate) fn check_parameter(key: &str, value: &str) -> ApiResult<()> {
     let key_ok = key
         .strip_prefix("gatewayresponse.")
         .and_then(|rest| rest.split_once('.'))

@@ -30,10 +30,10 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-const TYPES: [&str; 5] = ["HTTP", "AWS", "MOCK", "HTTP_PROXY", "AWS_PROXY"];
-const PASSTHROUGH: [&str; 3] = ["WHEN_NO_MATCH", "WHEN_NO_TEMPLATES", "NEVER"];
-const CONTENT_HANDLING: [&str; 2] = ["CONVERT_TO_BINARY", "CONVERT_TO_TEXT"];
-const CONNECTION_TYPES: [&str; 2] = ["INTERNET", "VPC_LINK"];
+pub(crate) const TYPES: [&str; 5] = ["HTTP", "AWS", "MOCK", "HTTP_PROXY", "AWS_PROXY"];
+pub(crate) const PASSTHROUGH: [&str; 3] = ["WHEN_NO_MATCH", "WHEN_NO_TEMPLATES", "NEVER"];
+pub(crate) const CONTENT_HANDLING: [&str; 2] = ["CONVERT_TO_BINARY", "CONVERT_TO_TEXT"];
+pub(crate) const CONNECTION_TYPES: [&str; 2] = ["INTERNET", "VPC_LINK"];
 const TRANSFER_MODES: [&str; 2] = ["BUFFERED", "STREAM"];
 pub const MIN_TIMEOUT_MS: i64 = 50;
 pub const MAX_TIMEOUT_MS: i64 = 29_000;
@@ -53,7 +53,7 @@ fn integration_mut<'a>(
         .ok_or_else(invalid_integration)
 }
 
-fn check_timeout(ms: i64) -> ApiResult<()> {
+pub(crate) fn check_timeout(ms: i64) -> ApiResult<()> {
     if (MIN_TIMEOUT_MS..=MAX_TIMEOUT_MS).contains(&ms) {
         Ok(())
     } else {
@@ -65,7 +65,7 @@ fn check_timeout(ms: i64) -> ApiResult<()> {
 
 /// The URI each integration type needs: an absolute http(s) URL (stage
 /// variables allowed) for HTTP types, an API Gateway service ARN for AWS types.
-fn check_uri(integration_type: &str, uri: Option<&str>) -> ApiResult<()> {
+pub(crate) fn check_uri(integration_type: &str, uri: Option<&str>) -> ApiResult<()> {
     match integration_type {
         "MOCK" => Ok(()),
         "HTTP" | "HTTP_PROXY" => {
@@ -118,7 +118,7 @@ fn stage_variables_replaced(uri: &str) -> String {
 
 const INTEGRATION_LOCATIONS: [&str; 3] = ["path", "querystring", "header"];
 
-fn check_request_mapping(key: &str, value: &str) -> ApiResult<()> {
+pub(crate) fn check_request_mapping(key: &str, value: &str) -> ApiResult<()> {
     let key_ok = key
         .strip_prefix("integration.request.")
         .and_then(|rest| rest.split_once('.'))
@@ -136,7 +136,7 @@ fn check_request_mapping(key: &str, value: &str) -> ApiResult<()> {
     }
 }
 
-fn check_response_mapping(key: &str, value: &str) -> ApiResult<()> {
+pub(crate) fn check_response_mapping(key: &str, value: &str) -> ApiResult<()> {
     let key_ok = key
         .strip_prefix("method.response.header.")
         .is_some_and(|n| !n.is_empty());
@@ -159,7 +159,7 @@ fn check_response_mapping(key: &str, value: &str) -> ApiResult<()> {
     }
 }
 
-fn check_selection_pattern(pattern: &str) -> ApiResult<()> {
+pub(crate) fn check_selection_pattern(pattern: &str) -> ApiResult<()> {
     regex::Regex::new(pattern)
         .map(|_| ())
         .map_err(|e| ApiError::bad_request(format!("Invalid selection pattern '{pattern}': {e}")))

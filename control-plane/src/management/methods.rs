@@ -114,7 +114,7 @@ const REQUEST_LOCATIONS: [&str; 5] = [
 ];
 
 /// `method.request.{location}.{name}`.
-fn check_request_parameter(key: &str) -> ApiResult<()> {
+pub(crate) fn check_request_parameter(key: &str) -> ApiResult<()> {
     let ok = key
         .strip_prefix("method.request.")
         .and_then(|rest| rest.split_once('.'))
@@ -131,7 +131,7 @@ fn check_request_parameter(key: &str) -> ApiResult<()> {
 }
 
 /// `method.response.header.{name}`.
-fn check_response_parameter(key: &str) -> ApiResult<()> {
+pub(crate) fn check_response_parameter(key: &str) -> ApiResult<()> {
     match key.strip_prefix("method.response.header.") {
         Some(name) if !name.is_empty() => Ok(()),
         _ => Err(ApiError::bad_request(format!(
@@ -152,20 +152,27 @@ fn check_models(doc: &RestApiDoc, models: &BTreeMap<String, String>) -> ApiResul
     Ok(())
 }
 
-fn check_authorization(authorization_type: &str, authorizer_id: Option<&str>) -> ApiResult<()> {
+fn check_authorization(
+    doc: &RestApiDoc,
+    authorization_type: &str,
+    authorizer_id: Option<&str>,
+) -> ApiResult<()> {
     one_of(
         authorization_type,
         "putMethodInput.authorizationType",
         &AUTHORIZATION_TYPES,
     )?;
     if matches!(authorization_type, "CUSTOM" | "COGNITO_USER_POOLS") {
-        // Authorizers arrive with the authorization work; none can exist yet.
-        return Err(ApiError::bad_request(match authorizer_id {
-            Some(id) => format!("Invalid authorizer ID specified: {id}"),
-            None => format!(
+        // The authorizer must be one of this API's own, of a matching kind.
+        return match authorizer_id {
+            Some(id) if super::authorizers::usable_by(doc, id, authorization_type) => Ok(()),
+            Some(id) => Err(ApiError::bad_request(format!(
+                "Invalid authorizer ID specified: {id}"
+            ))),
+            None => Err(ApiError::bad_request(format!(
                 "Invalid authorizer ID specified. Setting the authorization type to {authorization_type} requires a valid authorizer."
-            ),
-        }));
+            ))),
+        };
     }
     Ok(())
 }
@@ -208,11 +215,11 @@ async fn put(
     let authorization_type = input
         .authorization_type
         .ok_or_else(|| ApiError::bad_request("The 'authorizationType' member is required"))?;
-    check_authorization(&authorization_type, input.authorizer_id.as_deref())?;
     for key in input.request_parameters.keys() {
         check_request_parameter(key)?;
     }
     let method = modify_api(&state, &caller, &api_id, |doc| {
+        check_authorization(doc, &authorization_type, input.authorizer_id.as_deref())?;
         check_models(doc, &input.request_models)?;
         if let Some(v) = &input.request_validator_id
             && !doc.request_validators.contains_key(v)
@@ -283,7 +290,13 @@ async fn update(
         for op in &patch.patch_operations {
             apply(doc, &resource_id, &http, op)?;
         }
-        method(doc, &resource_id, &http).cloned()
+        let changed = method(doc, &resource_id, &http)?.clone();
+        check_authorization(
+            doc,
+            &changed.authorization_type,
+            changed.authorizer_id.as_deref(),
+        )?;
+        Ok(changed)
     })
     .await?;
     Ok(reply(StatusCode::OK, &method))
@@ -314,11 +327,25 @@ fn apply(doc: &mut RestApiDoc, resource_id: &str, http: &str, op: &PatchOp) -> A
         }
         _ => {}
     }
+    // The type and the authorizer are checked together once every op has
+    // applied (`update`): clients change both in one patch, in either order.
+    if let ["authorizerId"] = segments.as_slice()
+        && let Some(id) = op.set_or_remove()?
+        && !doc.authorizers.contains_key(id)
+    {
+        return Err(ApiError::bad_request(format!(
+            "Invalid authorizer ID specified: {id}"
+        )));
+    }
     let method = method_mut(doc, resource_id, http)?;
     match segments.as_slice() {
         ["authorizationType"] => {
             let t = op.replacement()?;
-            check_authorization(t, method.authorizer_id.as_deref())?;
+            one_of(
+                t,
+                "updateMethodInput.authorizationType",
+                &AUTHORIZATION_TYPES,
+            )?;
             method.authorization_type = t.to_owned();
         }
         ["authorizerId"] => method.authorizer_id = op.set_or_remove()?.map(str::to_owned),

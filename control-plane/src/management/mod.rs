@@ -2,7 +2,9 @@
 //! per resource family. Requests pass SigV4 authentication, then each handler
 //! runs in one transaction; errors become AWS's shape in [`crate::error`].
 
+mod api_keys;
 pub mod auth;
+mod authorizers;
 mod deployments;
 mod gateway_responses;
 mod ids;
@@ -11,13 +13,16 @@ mod integrations;
 pub mod lambda;
 mod methods;
 mod models;
+mod openapi;
 #[cfg(test)]
 mod publish_tests;
 mod request_validators;
+pub(crate) mod resource_policy;
 mod resources;
 mod rest_apis;
 mod stages;
 mod tags;
+mod usage_plans;
 
 use std::sync::Arc;
 
@@ -43,6 +48,8 @@ pub struct AppState {
     pub config: Arc<ManagementConfig>,
     /// Woken after a commit that published configuration for data-plane nodes.
     pub feed: ConfigFeed,
+    /// Usage counters, the usage clock and management throttling.
+    pub usage: crate::usage::UsageState,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -58,8 +65,17 @@ pub fn router(state: AppState) -> Router {
         .merge(request_validators::routes())
         .merge(tags::routes())
         .merge(lambda::routes())
+        .merge(openapi::routes())
+        .merge(authorizers::routes())
+        .merge(api_keys::routes())
+        .merge(usage_plans::routes())
         .fallback(unknown_operation)
         .method_not_allowed_fallback(unknown_operation)
+        // Inside `authenticate`: it needs the caller's tenant.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::usage::throttle_management,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

@@ -73,7 +73,7 @@ pub(crate) fn default_models() -> BTreeMap<String, Model> {
     .collect()
 }
 
-fn check_name(name: &str) -> ApiResult<()> {
+pub(crate) fn check_name(name: &str) -> ApiResult<()> {
     if name.is_empty() {
         return Err(ApiError::bad_request("Model name must be non-empty"));
     }

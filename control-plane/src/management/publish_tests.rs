@@ -45,6 +45,7 @@ impl Harness {
             tenancy,
             config: Arc::new(ManagementConfig::default()),
             feed: feed.clone(),
+            usage: Default::default(),
         };
         let router = Router::new()
             .merge(rest_apis::routes())

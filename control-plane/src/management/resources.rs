@@ -189,16 +189,16 @@ fn check_placement(
     Ok(())
 }
 
-fn is_variable(part: &str) -> bool {
+pub(crate) fn is_variable(part: &str) -> bool {
     part.starts_with('{') && part.ends_with('}')
 }
 
-fn is_greedy(part: &str) -> bool {
+pub(crate) fn is_greedy(part: &str) -> bool {
     part.starts_with('{') && part.ends_with("+}")
 }
 
 /// A literal segment, `{name}` or `{name+}`.
-fn check_path_part(part: &str) -> ApiResult<()> {
+pub(crate) fn check_path_part(part: &str) -> ApiResult<()> {
     let invalid = || {
         ApiError::bad_request(format!(
             "Resource's path part only allow a-zA-Z0-9._-: and curly braces at the beginning and the end \

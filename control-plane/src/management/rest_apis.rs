@@ -30,7 +30,7 @@ pub fn routes() -> Router<AppState> {
 
 pub const MAX_COMPRESSION_SIZE: i64 = 10_485_760;
 const ENDPOINT_TYPES: [&str; 3] = ["EDGE", "REGIONAL", "PRIVATE"];
-const API_KEY_SOURCES: [&str; 2] = ["HEADER", "AUTHORIZER"];
+pub(crate) const API_KEY_SOURCES: [&str; 2] = ["HEADER", "AUTHORIZER"];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -51,19 +51,22 @@ struct CreateInput {
     disable_execute_api_endpoint: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct CreateQuery {
-    mode: Option<String>,
-}
-
 async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Query(query): Query<CreateQuery>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    if query.mode.is_some() {
-        return Err(ApiError::bad_request("ImportRestApi is not supported yet"));
+    match query.get("mode").map(String::as_str) {
+        None => {}
+        Some("import") => {
+            return super::openapi::import_rest_api(&state, &caller, &query, &body).await;
+        }
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid mode '{other}': ImportRestApi takes mode=import"
+            )));
+        }
     }
     let input: CreateInput = json(&body)?;
     let name = input.name.filter(|n| !n.trim().is_empty()).ok_or_else(|| {
@@ -86,6 +89,9 @@ async fn create(
     }
     check_endpoint_types(&endpoint.types)?;
     check_tags(&input.tags)?;
+    if let Some(policy) = input.policy.as_deref().filter(|p| !p.is_empty()) {
+        super::resource_policy::check(policy)?;
+    }
 
     let mut tx = state.store.begin().await?;
     let id = ids::rest_api();
@@ -242,7 +248,10 @@ fn apply(api: &mut RestApi, op: &input::PatchOp) -> ApiResult<()> {
             api.policy = op
                 .set_or_remove()?
                 .filter(|p| !p.is_empty())
-                .map(str::to_owned)
+                .map(str::to_owned);
+            if let Some(policy) = &api.policy {
+                super::resource_policy::check(policy)?;
+            }
         }
         ["apiKeySource"] => {
             let source = op.replacement()?;
@@ -314,8 +323,14 @@ async fn delete(
     Ok(no_content(StatusCode::ACCEPTED))
 }
 
-async fn put_rest_api() -> ApiError {
-    ApiError::bad_request("PutRestApi (OpenAPI import) is not supported yet")
+async fn put_rest_api(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(api_id): Path<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    super::openapi::put_rest_api(&state, &caller, &api_id, &query, &body).await
 }
 
 fn compression_size_error() -> ApiError {
@@ -324,7 +339,7 @@ fn compression_size_error() -> ApiError {
     ))
 }
 
-fn check_compression_size(size: i64) -> ApiResult<()> {
+pub(crate) fn check_compression_size(size: i64) -> ApiResult<()> {
     if (0..=MAX_COMPRESSION_SIZE).contains(&size) {
         Ok(())
     } else {

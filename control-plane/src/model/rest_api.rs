@@ -185,6 +185,34 @@ pub struct GatewayResponse {
     pub default_response: bool,
 }
 
+/// AWS's `Authorizer` shape (TOKEN, REQUEST, COGNITO_USER_POOLS).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Authorizer {
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub authorizer_type: String,
+    #[serde(
+        default,
+        rename = "providerARNs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub provider_arns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer_credentials: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_validation_expression: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer_result_ttl_in_seconds: Option<i64>,
+}
+
 /// Everything editable about one REST API, stored as one document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -201,6 +229,9 @@ pub struct RestApiDoc {
     /// Customised gateway responses, keyed by response type.
     #[serde(default)]
     pub gateway_responses: BTreeMap<String, GatewayResponse>,
+    /// Keyed by authorizer id; scoped to this API, so never shared across tenants.
+    #[serde(default)]
+    pub authorizers: BTreeMap<String, Authorizer>,
 }
 
 impl RestApiDoc {

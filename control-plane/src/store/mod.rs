@@ -2,12 +2,14 @@
 //! `Any` pool. Every management call runs in one transaction ([`Store::begin`]);
 //! the repositories below take the transaction's connection.
 
+pub mod api_keys;
 pub mod config;
 pub mod deployments;
 pub mod functions;
 pub mod rest_apis;
 pub mod stages;
 pub mod tenants;
+pub mod usage_plans;
 
 use std::str::FromStr;
 

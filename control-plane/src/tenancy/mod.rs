@@ -59,6 +59,11 @@ impl Tenancy {
         Self { store, sealer }
     }
 
+    /// Seals tenant secrets at rest (API key values too).
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
     /// Creates a tenant; a 12-digit id is generated unless one is given.
     pub async fn create_tenant(
         &self,

@@ -4,8 +4,10 @@
 //! - Proxy: the caller's method (for `ANY`), query, headers (minus hop-by-hop
 //!   and Host, plus `X-Forwarded-*`) and body go to the backend; its status,
 //!   headers (minus hop-by-hop) and streamed body come back.
-//! - Non-proxy: the backend request is built from `requestParameters` only;
-//!   the answer is the integration response selected by the backend status.
+//! - Non-proxy: the backend request is built from `requestParameters` and
+//!   the request template (its `requestOverride` applied last), after
+//!   `contentHandling`; the answer is the integration response selected by
+//!   the backend status, rendered through its response template.
 //!
 //! Failures: timeout → 504 `INTEGRATION_TIMEOUT`; connect failure, reset or
 //! any other transport error → `INTEGRATION_FAILURE` (504 `Internal server
@@ -25,9 +27,11 @@ use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode
 use serde_json::Value;
 
 use super::mapping::{RequestView, ResponseView, Side, ValueSource, header_name};
-use super::{Call, Integration, IntegrationResponses, timeout};
-use crate::body::{self, Body};
+use super::{Call, Integration, IntegrationResponses, StageEnv, timeout};
+use crate::binary::{BinaryMediaTypes, ContentHandling};
+use crate::body::Body;
 use crate::gateway_response::{GatewayError, string_map};
+use crate::transform::{Inputs, RequestPlan, RequestTemplates};
 
 pub use super::pool::BackendClient;
 use super::pool::PooledBody;
@@ -151,14 +155,27 @@ pub struct HttpIntegration {
     timeout: Duration,
     mappings: RequestMappings,
     responses: IntegrationResponses,
+    /// Non-proxy: request templates, `contentHandling` and what they read.
+    requests: RequestTemplates,
+    content_handling: ContentHandling,
+    binary: BinaryMediaTypes,
+    stage_variables: BTreeMap<String, String>,
+}
+
+/// A non-proxy backend request's body and `requestOverride`s.
+#[derive(Debug, Default)]
+struct Prepared {
+    body: bytes::Bytes,
+    overrides: apigw_vtl::aws::Overrides,
 }
 
 impl HttpIntegration {
     pub fn compile(
         integration: &Value,
         proxy: bool,
-        stage_variables: &BTreeMap<String, String>,
+        env: &StageEnv<'_>,
     ) -> Result<Integration, String> {
+        let stage_variables = env.stage_variables;
         let method = match integration.get("httpMethod").and_then(Value::as_str) {
             None | Some("ANY") => None,
             Some(m) => Some(
@@ -193,11 +210,15 @@ impl HttpIntegration {
             }
         }
         let timeout = timeout(integration)?;
-        let responses = if proxy {
-            IntegrationResponses::default()
+        let (responses, requests) = if proxy {
+            (IntegrationResponses::default(), RequestTemplates::default())
         } else {
-            IntegrationResponses::compile(integration, stage_variables)?
+            (
+                IntegrationResponses::compile(integration, stage_variables)?,
+                RequestTemplates::compile(integration)?,
+            )
         };
+        let content_handling = ContentHandling::parse(integration.get("contentHandling"))?;
         // A URI that cannot work (a missing stage variable, https) breaks this
         // route only, not the whole configuration.
         let sample = uri.sample();
@@ -221,7 +242,49 @@ impl HttpIntegration {
             timeout,
             mappings,
             responses,
+            requests,
+            content_handling,
+            binary: BinaryMediaTypes::new(env.binary_media_types),
+            stage_variables: stage_variables.clone(),
         }))
+    }
+
+    /// The backend body for a non-proxy call: `contentHandling`, then the
+    /// request template (or passthrough, or 415).
+    fn prepare(&self, call: &Call<'_>) -> Result<Prepared, GatewayError> {
+        let converted = crate::binary::convert(
+            call.body.clone(),
+            self.binary.request_is_binary(call.headers),
+            self.content_handling,
+        )?;
+        if !converted.templatable {
+            return Ok(Prepared {
+                body: converted.body,
+                ..Prepared::default()
+            });
+        }
+        match self.requests.plan(call.headers)? {
+            RequestPlan::PassThrough => Ok(Prepared {
+                body: converted.body,
+                ..Prepared::default()
+            }),
+            RequestPlan::Transform(t) => {
+                let rendered = self
+                    .inputs(call.view)
+                    .render(&t.template, &converted.body)?;
+                Ok(Prepared {
+                    body: bytes::Bytes::from(rendered.body),
+                    overrides: rendered.overrides,
+                })
+            }
+        }
+    }
+
+    fn inputs<'v>(&'v self, view: &'v RequestView<'v>) -> Inputs<'v> {
+        Inputs {
+            view,
+            stage_variables: &self.stage_variables,
+        }
     }
 
     pub(super) async fn invoke(
@@ -230,12 +293,20 @@ impl HttpIntegration {
         integration_latency: &mut Option<Duration>,
     ) -> Result<Response<Body>, GatewayError> {
         let view = call.view;
-        let uri = self.uri(view)?;
+        let prepared = if self.proxy {
+            Prepared {
+                body: call.body.clone(),
+                ..Prepared::default()
+            }
+        } else {
+            self.prepare(&call)?
+        };
+        let uri = self.uri(view, &prepared.overrides)?;
         let method = self.method.clone().unwrap_or_else(|| call.method.clone());
         let mut request = Request::builder()
             .method(method)
             .uri(uri)
-            .body(Full::new(call.body))
+            .body(Full::new(prepared.body))
             .map_err(|_| GatewayError::new(ResponseType::ApiConfigurationError))?;
         if self.proxy {
             proxy_headers(call.headers, request.headers_mut());
@@ -255,6 +326,14 @@ impl HttpIntegration {
                     && let Ok(value) = HeaderValue::from_str(&value)
                 {
                     headers.insert(name.clone(), value);
+                }
+            }
+            for (name, value) in &prepared.overrides.request_headers {
+                if let (Ok(name), Ok(value)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(value),
+                ) {
+                    headers.insert(name, value);
                 }
             }
         }
@@ -306,23 +385,24 @@ impl HttpIntegration {
             return Err(GatewayError::new(ResponseType::ApiConfigurationError));
         };
         let (parts, incoming) = response.into_parts();
-        let mut headers = HeaderMap::new();
-        if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
-            headers.insert(header::CONTENT_TYPE, ct.clone());
-        }
-        let body = if answer.needs_body {
+        if answer.needs_body {
             let bytes = Limited::new(incoming, MAX_BUFFERED_RESPONSE)
                 .collect()
                 .await
                 .map_err(|_| GatewayError::new(ResponseType::IntegrationFailure))?
                 .to_bytes();
-            let backend = ResponseView {
-                headers: &parts.headers,
-                body: Some(&bytes),
-            };
-            answer.apply_headers(&mut headers, view, Some(&backend));
-            body::full(bytes)
-        } else {
+            return answer.finish(
+                &self.inputs(view),
+                &parts.headers,
+                bytes,
+                parts.headers.get(header::CONTENT_TYPE).cloned(),
+            );
+        }
+        let mut headers = HeaderMap::new();
+        if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
+            headers.insert(header::CONTENT_TYPE, ct.clone());
+        }
+        let body = {
             let backend = ResponseView {
                 headers: &parts.headers,
                 body: None,
@@ -337,18 +417,29 @@ impl HttpIntegration {
     }
 
     /// The backend URI for this request: placeholders filled, query merged.
-    fn uri(&self, view: &RequestView<'_>) -> Result<Uri, GatewayError> {
+    fn uri(
+        &self,
+        view: &RequestView<'_>,
+        overrides: &apigw_vtl::aws::Overrides,
+    ) -> Result<Uri, GatewayError> {
+        let overridden = |list: &[(String, String)], name: &str| {
+            list.iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| Cow::Owned(v.clone()))
+        };
         let mut uri = String::with_capacity(128);
         for part in &self.uri.0 {
             match part {
                 UriPart::Text(t) => uri.push_str(t),
                 UriPart::Param(name) => {
-                    let mapped = self
-                        .mappings
-                        .path
-                        .iter()
-                        .find(|(n, _)| n == name)
-                        .and_then(|(_, source)| source.resolve(view, None));
+                    let mapped = overridden(&overrides.request_path, name).or_else(|| {
+                        self.mappings
+                            .path
+                            .iter()
+                            .find(|(n, _)| n == name)
+                            .and_then(|(_, source)| source.resolve(view, None))
+                    });
                     let value = match mapped {
                         Some(v) => Some(v),
                         None if self.proxy => view.path(name).map(Cow::Borrowed),
@@ -366,12 +457,24 @@ impl HttpIntegration {
                 extra.push_str(q);
             }
         } else {
-            for (name, source) in &self.mappings.query {
-                if let Some(value) = source.resolve(view, None) {
+            let mapped = self
+                .mappings
+                .query
+                .iter()
+                .filter(|(name, _)| overridden(&overrides.request_querystring, name).is_none())
+                .filter_map(|(name, source)| {
+                    Some((Cow::Borrowed(&**name), source.resolve(view, None)?))
+                });
+            let overriding = overrides
+                .request_querystring
+                .iter()
+                .map(|(n, v)| (Cow::Borrowed(n.as_str()), Cow::Borrowed(v.as_str())));
+            for (name, value) in mapped.chain(overriding) {
+                {
                     if !extra.is_empty() {
                         extra.push('&');
                     }
-                    extra.extend(utf8_percent_encode(name, QUERY_VALUE));
+                    extra.extend(utf8_percent_encode(&name, QUERY_VALUE));
                     extra.push('=');
                     extra.extend(utf8_percent_encode(&value, QUERY_VALUE));
                 }

@@ -35,11 +35,13 @@ use hyper_util::rt::TokioExecutor;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
-use super::mapping::{RequestView, ResponseView, Side, ValueSource, header_name};
+use super::mapping::{RequestView, Side, ValueSource, header_name};
 use super::proxy_event::{self, BinaryMediaTypes, ProxyRequest};
 use super::{Call, Integration, IntegrationResponses, StageEnv, timeout};
+use crate::binary::ContentHandling;
 use crate::body::{self, Body};
 use crate::gateway_response::{GatewayError, X_AMZN_ERROR_TYPE, string_map};
+use crate::transform::{Inputs, RequestPlan, RequestTemplates};
 
 /// Where and as whom the data plane calls Lambda's Invoke API.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -604,7 +606,7 @@ fn dropped_header(name: &HeaderName) -> bool {
 /// The path after the stage: `context.path` is the raw request path of
 /// either invoke-URL form (`/{stage}/…` on the API's host, or
 /// `/restapis/{api}/{stage}/_user_request_/…`).
-fn path_after_stage<'p>(path: &'p str, api_id: &str, stage: &str) -> &'p str {
+pub(crate) fn path_after_stage<'p>(path: &'p str, api_id: &str, stage: &str) -> &'p str {
     let rest = path
         .strip_prefix("/restapis/")
         .and_then(|r| r.strip_prefix(api_id))
@@ -645,6 +647,9 @@ pub struct LambdaIntegration {
     /// (`X-Amz-Invocation-Type: 'Event'` makes the call asynchronous).
     invoke_headers: Vec<(HeaderName, ValueSource)>,
     responses: IntegrationResponses,
+    /// Non-proxy: the request templates and `contentHandling` that build the event.
+    requests: RequestTemplates,
+    content_handling: ContentHandling,
 }
 
 impl LambdaIntegration {
@@ -662,11 +667,15 @@ impl LambdaIntegration {
             .and_then(Value::as_str)
             .ok_or_else(|| format!("{kind} integration without a uri"))?;
         let timeout = timeout(integration)?;
-        let responses = if proxy {
-            IntegrationResponses::default()
+        let (responses, requests) = if proxy {
+            (IntegrationResponses::default(), RequestTemplates::default())
         } else {
-            IntegrationResponses::compile(integration, env.stage_variables)?
+            (
+                IntegrationResponses::compile(integration, env.stage_variables)?,
+                RequestTemplates::compile(integration)?,
+            )
         };
+        let content_handling = ContentHandling::parse(integration.get("contentHandling"))?;
         let mut invoke_headers = Vec::new();
         for (target, expr) in string_map(integration.get("requestParameters"))? {
             let source = ValueSource::parse(expr, Side::IntegrationRequest, env.stage_variables)?;
@@ -716,6 +725,8 @@ impl LambdaIntegration {
             binary: BinaryMediaTypes::new(env.binary_media_types),
             invoke_headers,
             responses,
+            requests,
+            content_handling,
         })))
     }
 
@@ -733,10 +744,11 @@ impl LambdaIntegration {
         let (payload, extra) = if self.proxy {
             (Bytes::from(self.event_v1(&call, &trace)), Vec::new())
         } else {
-            let payload = if call.body.is_empty() {
+            let (payload, overridden) = self.payload(&call)?;
+            let payload = if payload.is_empty() {
                 Bytes::from_static(b"{}")
             } else {
-                call.body.clone()
+                payload
             };
             let mut extra = Vec::new();
             for (name, source) in &self.invoke_headers {
@@ -744,6 +756,16 @@ impl LambdaIntegration {
                     && let Ok(value) = HeaderValue::from_str(&value)
                 {
                     extra.push((name.clone(), value));
+                }
+            }
+            // `$context.requestOverride.header.x` goes to Invoke like a mapped header.
+            for (name, value) in overridden {
+                if let (Ok(name), Ok(value)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(&value),
+                ) {
+                    extra.retain(|(n, _)| *n != name);
+                    extra.push((name, value));
                 }
             }
             (payload, extra)
@@ -806,6 +828,39 @@ impl LambdaIntegration {
         Ok(response)
     }
 
+    fn inputs<'v>(&'v self, view: &'v RequestView<'v>) -> Inputs<'v> {
+        Inputs {
+            view,
+            stage_variables: &self.stage_variables,
+        }
+    }
+
+    /// Non-proxy: the Invoke payload, from `contentHandling` and the
+    /// request template (or the body passed through, or 415), with the
+    /// template's `requestOverride` headers.
+    fn payload(&self, call: &Call<'_>) -> Result<(Bytes, Vec<(String, String)>), GatewayError> {
+        let converted = crate::binary::convert(
+            call.body.clone(),
+            self.binary.request_is_binary(call.headers),
+            self.content_handling,
+        )?;
+        if !converted.templatable {
+            return Ok((converted.body, Vec::new()));
+        }
+        match self.requests.plan(call.headers)? {
+            RequestPlan::PassThrough => Ok((converted.body, Vec::new())),
+            RequestPlan::Transform(t) => {
+                let rendered = self
+                    .inputs(call.view)
+                    .render(&t.template, &converted.body)?;
+                Ok((
+                    Bytes::from(rendered.body),
+                    rendered.overrides.request_headers,
+                ))
+            }
+        }
+    }
+
     /// The payload format 1.0 event for this call.
     fn event_v1(&self, call: &Call<'_>, trace: &str) -> Vec<u8> {
         let c = &call.view.context;
@@ -844,7 +899,7 @@ impl LambdaIntegration {
             body: &call.body,
             body_is_binary: self.binary.request_is_binary(call.headers),
             context: c,
-            authorizer: None,
+            authorizer: c.authorizer,
         };
         proxy_event::event_v1(&request)
     }
@@ -879,20 +934,12 @@ impl LambdaIntegration {
             );
             return Err(GatewayError::new(ResponseType::ApiConfigurationError));
         };
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        let lambda = ResponseView {
-            headers: &invoked.headers,
-            body: Some(&invoked.body),
-        };
-        answer.apply_headers(&mut headers, view, Some(&lambda));
-        let mut response = Response::new(body::full(invoked.body.clone()));
-        *response.status_mut() = answer.status;
-        *response.headers_mut() = headers;
-        Ok(response)
+        answer.finish(
+            &self.inputs(view),
+            &invoked.headers,
+            invoked.body.clone(),
+            Some(HeaderValue::from_static("application/json")),
+        )
     }
 }
 
@@ -1126,6 +1173,7 @@ mod tests {
             lambda: Some(Arc::new(
                 LambdaClient::new(&settings(Some("http://127.0.0.1:8081"))).unwrap(),
             )),
+            auth: Default::default(),
         };
         let vars = BTreeMap::from([("fn".to_string(), "echo".to_string())]);
         let uri = |function: &str| {

@@ -81,6 +81,10 @@ pub struct RequestContext<'a> {
     pub domain_name: &'a str,
     pub source_ip: &'a str,
     pub request_time_epoch: u64,
+    /// An authorizer's output (`principalId` and context, stringified).
+    pub authorizer: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    /// A Lambda authorizer's `usageIdentifierKey`, for API key source AUTHORIZER.
+    pub usage_identifier_key: Option<&'a str>,
 }
 
 /// What mappings may read of the caller's request.
@@ -108,8 +112,34 @@ impl<'a> RequestView<'a> {
             .map(|(_, v)| form_decode(v))
     }
 
+    /// Every query parameter, decoded, in order (repeats kept).
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        self.raw_query
+            .unwrap_or("")
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+            .map(|(k, v)| (form_decode(k).into_owned(), form_decode(v).into_owned()))
+            .collect()
+    }
+
     pub fn path(&self, name: &str) -> Option<&'a str> {
         self.path_parameters?.get(name)
+    }
+
+    /// `$context.authorizer.<path>`: a value of the authorizer's output,
+    /// walking objects by dotted keys (`claims.email`); scalars as text.
+    pub fn authorizer(&self, path: &str) -> Option<Cow<'a, str>> {
+        let mut keys = path.split('.');
+        let mut value = self.context.authorizer?.get(keys.next()?)?;
+        for key in keys {
+            value = value.get(key)?;
+        }
+        match value {
+            serde_json::Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+            serde_json::Value::Null => None,
+            other => Some(Cow::Owned(other.to_string())),
+        }
     }
 
     pub fn context(&self, var: ContextVar) -> Option<Cow<'a, str>> {
@@ -182,8 +212,12 @@ pub enum ValueSource {
     MethodQuery(Box<str>),
     MethodHeader(HeaderName),
     Context(ContextVar),
+    /// `context.authorizer.<key>[.<key>…]` (e.g. `principalId`, `claims.email`).
+    Authorizer(Box<str>),
     IntegrationHeader(HeaderName),
     IntegrationBody,
+    /// `integration.response.body.<JSONPath>`: dotted names and `[n]` indexes.
+    IntegrationBodyPath(Box<[PathStep]>),
     /// Valid for AWS, not evaluated by us yet.
     Unsupported(Box<str>),
 }
@@ -207,6 +241,11 @@ impl ValueSource {
                 Some(v) => ValueSource::Literal(v.as_str().into()),
                 None => ValueSource::Absent,
             });
+        }
+        if let Some(path) = expr.strip_prefix("context.authorizer.") {
+            return non_empty(path)
+                .map(|p| ValueSource::Authorizer(p.into()))
+                .ok_or_else(bad);
         }
         if let Some(name) = expr.strip_prefix("context.") {
             return non_empty(name)
@@ -235,6 +274,12 @@ impl ValueSource {
             if rest == "body" {
                 return Ok(ValueSource::IntegrationBody);
             }
+            if let Some(path) = rest.strip_prefix("body.") {
+                return match parse_json_path(path) {
+                    Some(steps) => Ok(ValueSource::IntegrationBodyPath(steps.into())),
+                    None => unsupported(),
+                };
+            }
             let (location, name) = rest.split_once('.').unwrap_or((rest, ""));
             return match (location, non_empty(name)) {
                 ("header", Some(n)) => Ok(ValueSource::IntegrationHeader(header_name(n)?)),
@@ -246,7 +291,10 @@ impl ValueSource {
     }
 
     pub fn needs_response_body(&self) -> bool {
-        matches!(self, ValueSource::IntegrationBody)
+        matches!(
+            self,
+            ValueSource::IntegrationBody | ValueSource::IntegrationBodyPath(_)
+        )
     }
 
     /// The value, or `None` when the source has none for this request.
@@ -262,14 +310,67 @@ impl ValueSource {
             ValueSource::MethodQuery(n) => request.query(n),
             ValueSource::MethodHeader(n) => request.header(n).map(Cow::Borrowed),
             ValueSource::Context(var) => request.context(*var),
+            ValueSource::Authorizer(path) => request.authorizer(path),
             ValueSource::IntegrationHeader(n) => response?
                 .headers
                 .get(n)
                 .and_then(|v| v.to_str().ok())
                 .map(Cow::Borrowed),
             ValueSource::IntegrationBody => response?.body.map(String::from_utf8_lossy),
+            ValueSource::IntegrationBodyPath(steps) => {
+                let body: serde_json::Value = serde_json::from_slice(response?.body?).ok()?;
+                let found = walk(&body, steps)?;
+                Some(Cow::Owned(match found {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null => return None,
+                    other => other.to_string(),
+                }))
+            }
         }
     }
+}
+
+/// One step of a simple JSONPath: a member name or an array index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathStep {
+    Name(Box<str>),
+    Index(usize),
+}
+
+/// `a.b[0].c`, `$.a.b`, `['a-b']`: names and indexes only (what response
+/// parameter mappings use); anything else is `None`.
+pub fn parse_json_path(path: &str) -> Option<Vec<PathStep>> {
+    let path = path.strip_prefix('$').unwrap_or(path);
+    let mut steps = Vec::new();
+    let mut rest = path;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix("['") {
+            let end = r.find("']")?;
+            steps.push(PathStep::Name(r[..end].into()));
+            rest = &r[end + 2..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']')?;
+            steps.push(PathStep::Index(r[..end].trim().parse().ok()?));
+            rest = &r[end + 1..];
+        } else {
+            let r = rest.strip_prefix('.').unwrap_or(rest);
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            let name = &r[..end];
+            if name.is_empty() || name.contains(['*', '?', '(', ')', '\'', ' ']) {
+                return None;
+            }
+            steps.push(PathStep::Name(name.into()));
+            rest = &r[end..];
+        }
+    }
+    Some(steps)
+}
+
+fn walk<'v>(value: &'v serde_json::Value, steps: &[PathStep]) -> Option<&'v serde_json::Value> {
+    steps.iter().try_fold(value, |v, step| match step {
+        PathStep::Name(n) => v.get(n.as_ref()),
+        PathStep::Index(i) => v.get(*i),
+    })
 }
 
 fn non_empty(s: &str) -> Option<&str> {
@@ -329,6 +430,20 @@ mod tests {
         );
         assert_eq!(
             parse(
+                "integration.response.body.a.b[1]",
+                Side::IntegrationResponse
+            ),
+            Ok(IntegrationBodyPath(
+                vec![
+                    PathStep::Name("a".into()),
+                    PathStep::Name("b".into()),
+                    PathStep::Index(1)
+                ]
+                .into()
+            ))
+        );
+        assert_eq!(
+            parse(
                 "integration.response.header.Etag",
                 Side::IntegrationResponse
             ),
@@ -381,5 +496,63 @@ mod tests {
         assert_eq!(get("method.request.path.id"), None);
         assert_eq!(get("context.requestId").as_deref(), Some("rid"));
         assert_eq!(get("context.somethingNew"), None);
+    }
+
+    #[test]
+    fn resolves_response_body_paths() {
+        let headers = HeaderMap::new();
+        let view = RequestView {
+            headers: &headers,
+            raw_query: Some("a=1&b=x+y&a=2"),
+            path_parameters: None,
+            context: RequestContext::default(),
+        };
+        assert_eq!(
+            view.query_pairs(),
+            vec![
+                ("a".to_string(), "1".to_string()),
+                ("b".to_string(), "x y".to_string()),
+                ("a".to_string(), "2".to_string())
+            ]
+        );
+        let body = br#"{"pet": {"name": "Rex", "tags": ["a", "b"], "age": 3, "meta": {"k": 1}}, "x-y": "dash"}"#;
+        let backend = ResponseView {
+            headers: &headers,
+            body: Some(body),
+        };
+        let get = |expr: &str| {
+            parse(expr, Side::IntegrationResponse)
+                .unwrap()
+                .resolve(&view, Some(&backend))
+                .map(|v| v.into_owned())
+        };
+        assert_eq!(
+            get("integration.response.body.pet.name").as_deref(),
+            Some("Rex")
+        );
+        assert_eq!(
+            get("integration.response.body.$.pet.tags[1]").as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            get("integration.response.body.pet.age").as_deref(),
+            Some("3")
+        );
+        assert_eq!(
+            get("integration.response.body.pet.meta").as_deref(),
+            Some(r#"{"k":1}"#)
+        );
+        assert_eq!(
+            get("integration.response.body.$['x-y']").as_deref(),
+            Some("dash")
+        );
+        assert_eq!(get("integration.response.body.pet.missing"), None);
+        assert!(matches!(
+            parse(
+                "integration.response.body.pets[*].name",
+                Side::IntegrationResponse
+            ),
+            Ok(ValueSource::Unsupported(_))
+        ));
     }
 }

@@ -10,7 +10,8 @@
 //!
 //! Integration responses (the `HTTP` and `MOCK` way back) are selected by
 //! `selectionPattern`, a regex over the status code matched in full,
-//! compiled here; the one without a pattern is the default.
+//! compiled here; the one without a pattern is the default. Mapping
+//! templates (request and response) render through [`crate::transform`].
 
 pub mod http;
 pub mod lambda;
@@ -30,8 +31,10 @@ use bytes::Bytes;
 use regex::Regex;
 use serde_json::Value;
 
+use crate::binary::ContentHandling;
 use crate::body::Body;
 use crate::gateway_response::{GatewayError, parse_status, string_map};
+use crate::transform::{self, Inputs, ResponseTemplates};
 use mapping::{RequestView, ResponseView, Side, ValueSource};
 
 pub use self::http::{BackendClient, HttpIntegration, backend_client};
@@ -72,6 +75,8 @@ pub struct Call<'a> {
 pub struct Services {
     /// `None`: Lambda integrations answer 500 (a node built without one).
     pub lambda: Option<Arc<LambdaClient>>,
+    /// Region and trusted headers for method authorization.
+    pub auth: crate::auth::AuthSettings,
 }
 
 /// What an integration compiles against besides its method: the stage's
@@ -115,9 +120,16 @@ impl Integration {
             .get("type")
             .and_then(Value::as_str)
             .unwrap_or("");
+        // A template that does not parse breaks this route only (see crate::transform).
+        if !kind.ends_with("_PROXY")
+            && let Some(reason) = crate::transform::first_parse_error(integration)
+        {
+            tracing::warn!(%reason, "mapping template refused; the route answers 500");
+            return Ok(Self::unavailable(&reason));
+        }
         match kind {
-            "HTTP_PROXY" => HttpIntegration::compile(integration, true, stage_variables),
-            "HTTP" => HttpIntegration::compile(integration, false, stage_variables),
+            "HTTP_PROXY" => HttpIntegration::compile(integration, true, env),
+            "HTTP" => HttpIntegration::compile(integration, false, env),
             "MOCK" => MockIntegration::compile(integration, stage_variables).map(Self::Mock),
             "AWS_PROXY" => LambdaIntegration::compile(integration, true, env),
             "AWS" => LambdaIntegration::compile(integration, false, env),
@@ -140,7 +152,7 @@ impl Integration {
     ) -> Result<Response<Body>, GatewayError> {
         match self {
             Self::Http(http) => http.invoke(call, integration_latency).await,
-            Self::Mock(mock) => mock.invoke(call.view),
+            Self::Mock(mock) => mock.invoke(call.view, &call.body),
             Self::Lambda(lambda) => lambda.invoke(call, integration_latency).await,
             Self::Unavailable { reason } => {
                 tracing::warn!(
@@ -157,15 +169,15 @@ impl Integration {
 }
 
 /// A method response an integration response selects: status, header
-/// mappings and (for MOCK) a literal body.
+/// mappings, response templates and `contentHandling`.
 #[derive(Debug, Clone)]
 pub struct MethodAnswer {
     pub status: StatusCode,
     pub headers: Vec<(HeaderName, ValueSource)>,
-    /// Whether a header mapping reads `integration.response.body`.
+    /// Whether a header mapping or a template reads the integration's body.
     pub needs_body: bool,
-    /// `responseTemplates` for `application/json` (else the only one), as text.
-    pub template: Option<(HeaderValue, Bytes)>,
+    pub templates: ResponseTemplates,
+    pub content_handling: ContentHandling,
 }
 
 impl MethodAnswer {
@@ -184,22 +196,49 @@ impl MethodAnswer {
             }
         }
     }
-}
 
-/// The template a non-VTL integration uses: `application/json`'s, else the
-/// only one there is.
-pub(crate) fn preferred_template<'a>(
-    templates: &[(&'a str, &'a str)],
-) -> Option<(&'a str, &'a str)> {
-    templates
-        .iter()
-        .find(|(ct, _)| *ct == "application/json")
-        .or(if templates.len() == 1 {
-            templates.first()
-        } else {
-            None
-        })
-        .copied()
+    /// The method response for an integration's buffered answer `body`
+    /// (whose headers are `backend`'s): `contentHandling`, header mappings,
+    /// then the response template for the caller's `Accept` with its
+    /// `responseOverride`. No template: the body passes through, with
+    /// `content_type` (the integration's) if any.
+    pub fn finish(
+        &self,
+        inputs: &Inputs<'_>,
+        backend_headers: &HeaderMap,
+        body: Bytes,
+        content_type: Option<HeaderValue>,
+    ) -> Result<Response<Body>, GatewayError> {
+        let view = inputs.view;
+        let mut headers = HeaderMap::new();
+        if let Some(ct) = content_type {
+            headers.insert(::http::header::CONTENT_TYPE, ct);
+        }
+        let backend = ResponseView {
+            headers: backend_headers,
+            body: Some(&body),
+        };
+        self.apply_headers(&mut headers, view, Some(&backend));
+        let mut status = self.status;
+        let template = match self.content_handling {
+            ContentHandling::ConvertToBinary => None,
+            _ => self.templates.select(view.headers),
+        };
+        let body = crate::binary::convert_response(body, self.content_handling)?;
+        let body = match template {
+            None => body,
+            Some(t) => {
+                let rendered = inputs.render(&t.template, &body)?;
+                headers.insert(::http::header::CONTENT_TYPE, t.header.clone());
+                transform::apply_response_overrides(&rendered.overrides, &mut status, &mut headers);
+                Bytes::from(rendered.body)
+            }
+        };
+        let mut response = Response::new(crate::body::full(body));
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        Ok(response)
+    }
 }
 
 /// `integrationResponses`, compiled.
@@ -241,19 +280,17 @@ impl IntegrationResponses {
                     .map_err(at)?;
                 headers.push((mapping::header_name(name).map_err(at)?, source));
             }
-            let templates = string_map(response.get("responseTemplates")).map_err(at)?;
-            let template = preferred_template(&templates)
-                .map(|(ct, body)| {
-                    HeaderValue::from_str(ct)
-                        .map(|ct| (ct, Bytes::copy_from_slice(body.as_bytes())))
-                        .map_err(|_| at(format!("invalid content type {ct:?}")))
-                })
-                .transpose()?;
+            let templates = ResponseTemplates::compile(response).map_err(at)?;
+            let content_handling =
+                ContentHandling::parse(response.get("contentHandling")).map_err(at)?;
             let answer = MethodAnswer {
                 status,
-                needs_body: headers.iter().any(|(_, s)| s.needs_response_body()),
+                needs_body: !templates.is_empty()
+                    || content_handling != ContentHandling::Passthrough
+                    || headers.iter().any(|(_, s)| s.needs_response_body()),
                 headers,
-                template,
+                templates,
+                content_handling,
             };
             match response.get("selectionPattern").and_then(Value::as_str) {
                 Some(pattern) if !pattern.is_empty() => {
@@ -330,6 +367,8 @@ mod tests {
             json!({"methodIntegration": {"type": "HTTP_PROXY", "httpMethod": "GET", "uri": "http://h/{unclosed"}}),
             json!({"methodIntegration": {"type": "HTTP", "httpMethod": "GET", "uri": "http://h/", "requestParameters": {"integration.request.header.x": "nope"}}}),
             json!({"methodIntegration": {"type": "HTTP", "httpMethod": "GET", "uri": "http://h/", "timeoutInMillis": -1}}),
+            json!({"methodIntegration": {"type": "HTTP", "httpMethod": "GET", "uri": "http://h/", "passthroughBehavior": "ALWAYS"}}),
+            json!({"methodIntegration": {"type": "HTTP", "httpMethod": "GET", "uri": "http://h/", "contentHandling": "CONVERT"}}),
         ] {
             assert!(Integration::compile(&bad, &vars).is_err(), "{bad}");
         }
@@ -338,6 +377,9 @@ mod tests {
             json!({"methodIntegration": {"type": "AWS_PROXY", "uri": "arn:..."}}),
             json!({"methodIntegration": {"type": "HTTP_PROXY", "httpMethod": "GET", "uri": "https://secure/"}}),
             json!({"methodIntegration": {"type": "HTTP_PROXY", "httpMethod": "GET", "uri": "http://${stageVariables.missing}/x"}}),
+            // A mapping template that does not parse breaks its route only.
+            json!({"methodIntegration": {"type": "HTTP", "httpMethod": "GET", "uri": "http://h/", "requestTemplates": {"application/json": "#if($x)"}}}),
+            json!({"methodIntegration": {"type": "MOCK", "integrationResponses": {"200": {"statusCode": "200", "responseTemplates": {"application/json": "#foreach($a in)#end"}}}}}),
         ] {
             assert!(
                 matches!(

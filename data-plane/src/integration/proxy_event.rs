@@ -735,6 +735,7 @@ mod tests {
             domain_name: "gy415nuibc.execute-api.us-east-1.amazonaws.com",
             source_ip: "192.168.196.186",
             request_time_epoch: 1_589_522_469_693,
+            ..Default::default()
         }
     }
 
