@@ -1,12 +1,12 @@
 //! The proxy: the data plane's public listener. Accepts HTTP/1.1 and h2c,
 //! guards each connection (10 s to send a request head once it has begun,
 //! 310 s idle, bounded header size), and runs each request through the
-//! pipeline: ids → header size → route → body limit → integration → gateway
-//! response on error → ids on every answer → metrics.
+//! pipeline: ids → header size → route → resource policy and authorizers →
+//! API key, usage plan and throttles → body limit → request validation →
+//! integration (with its mapping templates) → gateway response on error →
+//! ids on every answer → metrics.
 //!
-//! Not yet in the pipeline (architecture.md): resource policies,
-//! authorizers, API keys and usage plans, throttling, validation, caching,
-//! mapping templates, CORS, access logs.
+//! Not yet in the pipeline (architecture.md): caching, access logs.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -549,6 +549,14 @@ async fn pipeline<'r>(
         context,
     };
     let responses = runtime.stage(stage).map(|s| s.gateway_responses());
+    // Resource policy, IAM and authorizers (crate::auth); their output rides on the view.
+    // First, as on AWS: callers that may not call never spend a tenant's quota.
+    let authorized =
+        match crate::auth::authorize(runtime.stage(stage), matched.route_index, &view).await {
+            Ok(authorized) => authorized,
+            Err(error) => return render(responses, &error, &view),
+        };
+    let view = authorized.attach(view);
     // API key, usage plan, quota and throttles (crate::throttle), before the body is read.
     let limits = stage.runtime().limits();
     if let Some(throttle) = shared.runtime.throttle()
@@ -562,13 +570,6 @@ async fn pipeline<'r>(
         Ok(body) => body,
         Err(error) => return render(responses, &error, &view),
     };
-    // Resource policy, IAM and authorizers (crate::auth); their output rides on the view.
-    let authorized =
-        match crate::auth::authorize(runtime.stage(stage), matched.route_index, &view).await {
-            Ok(authorized) => authorized,
-            Err(error) => return render(responses, &error, &view),
-        };
-    let view = authorized.attach(view);
     // Request validation (crate::validation): required parameters, then the body's model.
     if let Some(Err(error)) = runtime
         .stage(stage)

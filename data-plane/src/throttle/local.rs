@@ -63,7 +63,13 @@ impl LocalBuckets {
             next.push(new_tat);
         }
         for (level, tat) in check.levels.iter().zip(next) {
-            state.tat.insert(level.key.clone(), tat);
+            // In place when the bucket exists: no key copy on the hot path.
+            match state.tat.get_mut(level.key.as_str()) {
+                Some(slot) => *slot = tat,
+                None => {
+                    state.tat.insert(level.key.clone(), tat);
+                }
+            }
         }
         if let Some(quota) = &check.quota {
             *state.counters.entry(quota.key.clone()).or_insert(0) += 1;
