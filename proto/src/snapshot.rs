@@ -73,6 +73,9 @@ pub struct StageSnapshot {
 #[serde(rename_all = "camelCase")]
 pub struct StageUsagePlan {
     pub id: String,
+    /// Days since the epoch (UTC) of the plan's creation: its first quota period.
+    #[serde(default)]
+    pub created_day: i64,
     pub throttle: Option<ThrottleLimits>,
     pub quota: Option<QuotaLimits>,
     /// `/{resourcePath}/{httpMethod}` (e.g. `/pets/GET`) → that method's limits in this plan.
@@ -100,6 +103,18 @@ pub struct QuotaLimits {
     pub offset: i64,
     /// `DAY`, `WEEK` or `MONTH`.
     pub period: String,
+}
+
+impl QuotaLimits {
+    /// The quota on `day` for a plan created on `created`: AWS's `offset` is
+    /// the number of requests subtracted from the limit in the first period.
+    pub fn limit_on(&self, day: crate::usage::Day, created: crate::usage::Day) -> i64 {
+        if day.period_start(&self.period) == created.period_start(&self.period) {
+            (self.limit - self.offset).max(0)
+        } else {
+            self.limit
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -119,6 +119,27 @@ mod tests {
     }
 
     #[test]
+    fn offset_reduces_only_the_first_period() {
+        let quota = crate::snapshot::QuotaLimits {
+            limit: 100,
+            offset: 30,
+            period: "MONTH".into(),
+        };
+        let created = Day::from_ymd(2026, 11, 10);
+        assert_eq!(quota.limit_on(Day::from_ymd(2026, 11, 10), created), 70);
+        assert_eq!(quota.limit_on(Day::from_ymd(2026, 11, 30), created), 70);
+        assert_eq!(quota.limit_on(Day::from_ymd(2026, 12, 1), created), 100);
+        let weekly = crate::snapshot::QuotaLimits {
+            period: "WEEK".into(),
+            offset: 150,
+            ..quota
+        };
+        // Never below zero; the next week (from Monday 2026-11-16) is whole.
+        assert_eq!(weekly.limit_on(Day::from_ymd(2026, 11, 15), created), 0);
+        assert_eq!(weekly.limit_on(Day::from_ymd(2026, 11, 16), created), 100);
+    }
+
+    #[test]
     fn periods() {
         let wed = Day::from_ymd(2026, 11, 25);
         assert_eq!(wed.period_start("DAY"), wed);

@@ -362,6 +362,24 @@ def test_quota_usage_update_and_period_boundary(cluster):
     assert usage_of(c, plan["id"], key["id"], today, tomorrow) == [[7, 0], [1, 4]]
 
 
+def test_quota_offset_reduces_the_first_period(cluster):
+    """AWS's `offset`: requests subtracted from the limit in the plan's first period."""
+    c, nodes = cluster["client"], cluster["nodes"]
+    api = keyed_api(c)
+    key = new_key(c)
+    plan = plan_with_key(
+        c, api["id"], key["id"],
+        throttle={"rateLimit": 1000.0, "burstLimit": 1000},
+        quota={"limit": 5, "offset": 2, "period": "DAY"},
+    )  # fmt: skip
+    wait_plan_on(nodes, api["id"], plan)
+    answers = round_robin(nodes, 5, lambda n: n.call(api["id"], "prod", "/pets", key["value"]))
+    assert [r.status_code for r in answers] == [200] * 3 + [429] * 2
+    assert answers[-1].json() == {"message": "Limit Exceeded"}
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert usage_of(c, plan["id"], key["id"], today, today) == [[3, 0]]
+
+
 def persisted_usage(database: str, key_id: str) -> int | None:
     r = subprocess.run(
         ["psql", "-h", PG_HOST, "-p", PG_PORT, "-U", PG_USER, "-d", database, "-tA", "-c",

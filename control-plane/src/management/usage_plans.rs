@@ -770,7 +770,8 @@ async fn get_usage(
         ));
     }
     let mut tx = state.store.begin().await?;
-    let (_, plan) = load(&mut tx, &caller, &plan_id).await?;
+    let (row, plan) = load(&mut tx, &caller, &plan_id).await?;
+    let created = apigw_proto::usage::Day::from_epoch_seconds(row.created_at);
     let mut keys = store::keys_of_plan(&mut tx, &caller.account_id, &plan_id).await?;
     if let Some(k) = query.key_id.as_deref().filter(|k| !k.is_empty()) {
         if !keys.iter().any(|x| x == k) {
@@ -805,7 +806,7 @@ async fn get_usage(
                             .take_while(|d| d <= day)
                             .map(|d| used_on(&d))
                             .sum();
-                        (q.limit - used_in_period).max(0)
+                        (q.limit_on(to_day(*day), created) - used_in_period).max(0)
                     }
                     None => 0,
                 };
@@ -838,7 +839,7 @@ async fn update_usage(
 ) -> ApiResult<Response> {
     let patch: PatchRequest = json(&body)?;
     let mut tx = state.store.begin().await?;
-    let (_, plan) = load(&mut tx, &caller, &plan_id).await?;
+    let (row, plan) = load(&mut tx, &caller, &plan_id).await?;
     if !store::has_key(&mut tx, &caller.account_id, &plan_id, &key_id).await? {
         return Err(ApiError::not_found(
             "Invalid Usage Plan Key identifier specified",
@@ -864,6 +865,13 @@ async fn update_usage(
         remaining = Some(value);
     }
     let today = state.usage.today();
+    // The limit in force today: the first period's is reduced by `offset`.
+    let created = apigw_proto::usage::Day::from_epoch_seconds(row.created_at);
+    let quota = QuotaLimits {
+        limit: quota.limit_on(today, created),
+        offset: 0,
+        ..quota
+    };
     if let Some(remaining) = remaining {
         let counters = state.usage.counters().ok_or_else(|| {
             ApiError::bad_request("Usage counters are not configured (no Redis and no data plane)")

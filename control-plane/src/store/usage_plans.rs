@@ -293,6 +293,7 @@ pub async fn stage_plans(
         }
         out.push(StageUsagePlan {
             id: plan.plan_id.clone(),
+            created_day: apigw_proto::usage::Day::from_epoch_seconds(plan.created_at).0,
             throttle: optional(&doc["throttle"])?,
             quota: optional(&doc["quota"])?,
             method_throttle,

@@ -68,6 +68,8 @@ pub struct PlanLimits {
     pub id: Arc<str>,
     pub throttle: Option<Rate>,
     pub quota: Option<QuotaLimits>,
+    /// The plan's first quota period starts in the period holding this day.
+    pub created_day: apigw_proto::usage::Day,
     /// Parallel to the routes: the plan's override for that method, if any.
     pub method: Box<[Option<Rate>]>,
 }
@@ -172,6 +174,7 @@ impl StageLimits {
                     id: plan.id.as_str().into(),
                     throttle: plan.throttle.as_ref().map(Rate::from_limits),
                     quota: plan.quota.clone(),
+                    created_day: apigw_proto::usage::Day(plan.created_day),
                     method,
                 }
             })

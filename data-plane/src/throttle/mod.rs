@@ -296,7 +296,7 @@ impl Throttle {
                         &key.id,
                         &start.to_string(),
                     ),
-                    limit: quota.limit,
+                    limit: quota.limit_on(today, plan.created_day),
                     ttl_seconds: (end.0 - today.0 + 1) * 86_400,
                 });
             }
@@ -530,6 +530,7 @@ mod tests {
             },
             usage_plans: vec![StageUsagePlan {
                 id: "plan1".into(),
+                created_day: 0,
                 throttle: Some(ThrottleLimits {
                     burst_limit: 3,
                     rate_limit: 1.0,
