@@ -258,7 +258,7 @@ class Cluster:
         self.database = f"apigw_bench_{uuid.uuid4().hex[:12]}"
         psql(f"CREATE DATABASE {self.database}", "postgres")
         mgmt, grpc = free_port(), free_port()
-        self.admin_token = secrets.token_urlsafe(32)
+        self.admin_token = secrets.token_hex(32)
         say(f"control plane on database {self.database} (management :{mgmt}, gRPC :{grpc})")
         cp = Proc(
             "control-plane",

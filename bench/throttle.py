@@ -115,7 +115,7 @@ def main() -> int:
     redis_url = f"redis://{REDIS[0]}:{REDIS[1]}/{args.redis_db}"
     try:
         mgmt, grpc = free_port(), free_port()
-        token = secrets.token_urlsafe(24)
+        token = secrets.token_hex(24)
         procs.append(subprocess.Popen([
             binary, "control-plane", "--database-url", f"postgres://{PG[2]}@{PG[0]}:{PG[1]}/{db}",
             "--master-key", base64.b64encode(secrets.token_bytes(32)).decode(),

@@ -312,7 +312,7 @@ def launch_control_plane(base: Path, name: str) -> Launch:
     try:
         mgmt_port, grpc_port = free_port(), free_port()
         master_key = base64.b64encode(secrets.token_bytes(32)).decode()
-        admin_token = secrets.token_urlsafe(32)
+        admin_token = secrets.token_hex(32)
         argv = [
             APIGW_BIN, "control-plane",
             "--database-url", url,

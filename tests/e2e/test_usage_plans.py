@@ -124,7 +124,7 @@ def cluster(tmp_path_factory):
     redis_url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
     database, url = create_database()
     mgmt_port, grpc_port = free_port(), free_port()
-    admin_token = secrets.token_urlsafe(32)
+    admin_token = secrets.token_hex(32)
     cp = ServerProcess(
         "control-plane",
         [
