@@ -253,6 +253,31 @@ def test_export_validates_and_reimports_to_the_same_api(gw, name):
             c.delete_rest_api(restApiId=api_id)
 
 
+def test_export_describes_the_stage_deployment_not_later_edits(gw):
+    c = gw.client()
+    api = c.import_rest_api(body=(FIXTURES / "petstore.json").read_bytes())
+    try:
+        c.create_deployment(restApiId=api["id"], stageName="v1")
+        deployed = export(c, api["id"], "v1", "oas30", "application/json")
+        # Edit after deploying: a new resource with a method, and a rename.
+        root = next(r for r in c.get_resources(restApiId=api["id"])["items"] if r["path"] == "/")
+        extra = c.create_resource(restApiId=api["id"], parentId=root["id"], pathPart="after-deploy")
+        c.put_method(restApiId=api["id"], resourceId=extra["id"], httpMethod="GET", authorizationType="NONE")
+        c.put_integration(restApiId=api["id"], resourceId=extra["id"], httpMethod="GET", type="MOCK",
+                          requestTemplates={"application/json": '{"statusCode": 200}'})  # fmt: skip
+        c.update_rest_api(restApiId=api["id"], patchOperations=[{"op": "replace", "path": "/name", "value": "renamed"}])
+        again = export(c, api["id"], "v1", "oas30", "application/json")
+        assert again == deployed
+        assert "/after-deploy" not in again["paths"]
+        # A new deployment of the stage exports the edits.
+        c.create_deployment(restApiId=api["id"], stageName="v1")
+        latest = export(c, api["id"], "v1", "oas30", "application/json")
+        assert "/after-deploy" in latest["paths"]
+        assert latest["info"]["title"] == "renamed"
+    finally:
+        c.delete_rest_api(restApiId=api["id"])
+
+
 def test_export_needs_a_stage_and_a_known_type(gw):
     c = gw.client()
     api = c.import_rest_api(body=json.dumps(SMALL).encode())

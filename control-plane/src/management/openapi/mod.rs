@@ -229,11 +229,25 @@ async fn get_export(
     }
     let mut tx = state.store.begin().await?;
     let api = LoadedApi::load(&mut tx, &caller, &api_id).await?;
-    crate::store::stages::get(&mut tx, &caller.account_id, api.id(), &stage_name)
+    let stage = crate::store::stages::get(&mut tx, &caller.account_id, api.id(), &stage_name)
         .await?
         .ok_or_else(super::stages::invalid_stage)?;
+    // AWS exports what the stage serves: its deployment, not later edits.
+    let deployment =
+        crate::store::deployments::get(&mut tx, &caller.account_id, api.id(), &stage.deployment_id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::Internal(format!(
+                    "stage {stage_name} names missing deployment {}",
+                    stage.deployment_id
+                ))
+            })?;
+    let snapshot: apigw_proto::snapshot::DeploymentSnapshot =
+        serde_json::from_str(&deployment.snapshot).map_err(StoreError::from)?;
+    let deployed = crate::snapshot::deployed_doc(&api.doc, &snapshot)
+        .map_err(|e| ApiError::Internal(format!("cannot read deployment: {e}")))?;
     let value = export::export(
-        &api.doc,
+        &deployed,
         format,
         extensions,
         &export::Target {
