@@ -559,12 +559,22 @@ async fn pipeline<'r>(
     let view = authorized.attach(view);
     // API key, usage plan, quota and throttles (crate::throttle), before the body is read.
     let limits = stage.runtime().limits();
-    if let Some(throttle) = shared.runtime.throttle()
-        && let Err(rejection) = throttle
+    let admitted_key = match shared.runtime.throttle() {
+        Some(throttle) => match throttle
             .check(limits, matched.route_index, &parts.headers)
             .await
-    {
-        return render(responses, &crate::throttle::gateway_error(rejection), &view);
+        {
+            Ok(key) => key,
+            Err(rejection) => {
+                return render(responses, &crate::throttle::gateway_error(rejection), &view);
+            }
+        },
+        None => None,
+    };
+    let mut view = view;
+    if let Some(id) = admitted_key.as_deref() {
+        view.context.api_key_id = Some(id);
+        view.context.api_key = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok());
     }
     let body = match read_body(&parts.headers, incoming).await {
         Ok(body) => body,

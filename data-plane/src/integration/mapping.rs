@@ -85,6 +85,9 @@ pub struct RequestContext<'a> {
     pub authorizer: Option<&'a serde_json::Map<String, serde_json::Value>>,
     /// A Lambda authorizer's `usageIdentifierKey`, for API key source AUTHORIZER.
     pub usage_identifier_key: Option<&'a str>,
+    /// The API key a key-required method admitted (`identity.apiKey`, `identity.apiKeyId`).
+    pub api_key: Option<&'a str>,
+    pub api_key_id: Option<&'a str>,
 }
 
 /// What mappings may read of the caller's request.

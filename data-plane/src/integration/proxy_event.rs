@@ -146,6 +146,11 @@ fn last_values<'p>(grouped: &[(&'p str, Vec<&'p str>)]) -> Vec<(&'p str, &'p str
 struct IdentityV1<'a> {
     access_key: Option<&'a str>,
     account_id: Option<&'a str>,
+    /// Present for methods that require an API key, as on AWS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_key_id: Option<&'a str>,
     caller: Option<&'a str>,
     cognito_authentication_provider: Option<&'a str>,
     cognito_authentication_type: Option<&'a str>,
@@ -233,6 +238,8 @@ pub fn event_v1(request: &ProxyRequest<'_>) -> Vec<u8> {
             identity: IdentityV1 {
                 access_key: None,
                 account_id: None,
+                api_key: c.api_key,
+                api_key_id: c.api_key_id,
                 caller: None,
                 cognito_authentication_provider: None,
                 cognito_authentication_type: None,

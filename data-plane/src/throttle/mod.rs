@@ -248,10 +248,12 @@ impl Throttle {
         limits: &StageLimits,
         route_index: usize,
         headers: &HeaderMap,
-    ) -> Result<(), Rejection> {
+    ) -> Result<Option<Arc<str>>, Rejection> {
         let Some(route) = limits.routes.get(route_index) else {
-            return Ok(());
+            return Ok(None);
         };
+        // The admitted key's id, for `$context.identity.apiKeyId`.
+        let mut key_id = None;
         let prefix = names::prefix(&limits.account_id, &self.config.region);
         let mut check = Check {
             levels: Vec::with_capacity(3),
@@ -269,6 +271,7 @@ impl Throttle {
                 .keys
                 .get(digest.as_str())
                 .ok_or(Rejection::InvalidApiKey)?;
+            key_id = Some(key.id.clone());
             let plan = &limits.plans[key.plan];
             match plan.method.get(route_index).copied().flatten() {
                 Some(rate) => check.levels.push(Level {
@@ -319,7 +322,7 @@ impl Throttle {
             rate: self.account,
         });
         match self.decide(&check).await {
-            Outcome::Admitted => Ok(()),
+            Outcome::Admitted => Ok(key_id),
             Outcome::Throttled => Err(Rejection::Throttled),
             Outcome::QuotaExceeded => Err(Rejection::QuotaExceeded),
         }
@@ -572,42 +575,70 @@ mod tests {
         let limits = StageLimits::compile(&snapshot());
         // Missing and unknown keys are refused before any bucket.
         assert_eq!(
-            throttle.check(&limits, 0, &headers(None)).await,
+            throttle.check(&limits, 0, &headers(None)).await.map(drop),
             Err(Rejection::InvalidApiKey)
         );
         assert_eq!(
-            throttle.check(&limits, 0, &headers(Some("nope"))).await,
+            throttle
+                .check(&limits, 0, &headers(Some("nope")))
+                .await
+                .map(drop),
             Err(Rejection::InvalidApiKey)
         );
-        // Plan bucket: burst 3, then throttled.
-        for _ in 0..3 {
+        // Plan bucket: burst 3, then throttled; an admitted call names its key.
+        assert_eq!(
+            throttle.check(&limits, 0, &headers(Some(KEY))).await,
+            Ok(Some(Arc::from("key1")))
+        );
+        for _ in 0..2 {
             assert_eq!(
-                throttle.check(&limits, 0, &headers(Some(KEY))).await,
+                throttle
+                    .check(&limits, 0, &headers(Some(KEY)))
+                    .await
+                    .map(drop),
                 Ok(())
             );
         }
         assert_eq!(
-            throttle.check(&limits, 0, &headers(Some(KEY))).await,
+            throttle
+                .check(&limits, 0, &headers(Some(KEY)))
+                .await
+                .map(drop),
             Err(Rejection::Throttled)
         );
         // The per-method override has its own, larger bucket; the quota (5/day) still counts.
         assert_eq!(
-            throttle.check(&limits, 2, &headers(Some(KEY))).await,
+            throttle
+                .check(&limits, 2, &headers(Some(KEY)))
+                .await
+                .map(drop),
             Ok(())
         );
         assert_eq!(
-            throttle.check(&limits, 2, &headers(Some(KEY))).await,
+            throttle
+                .check(&limits, 2, &headers(Some(KEY)))
+                .await
+                .map(drop),
             Ok(())
         );
         assert_eq!(
-            throttle.check(&limits, 2, &headers(Some(KEY))).await,
+            throttle
+                .check(&limits, 2, &headers(Some(KEY)))
+                .await
+                .map(drop),
             Err(Rejection::QuotaExceeded)
         );
         // A method setting written `~1open/GET` limits `/open` (burst 2), no key needed.
-        assert_eq!(throttle.check(&limits, 1, &headers(None)).await, Ok(()));
-        assert_eq!(throttle.check(&limits, 1, &headers(None)).await, Ok(()));
         assert_eq!(
-            throttle.check(&limits, 1, &headers(None)).await,
+            throttle.check(&limits, 1, &headers(None)).await.map(drop),
+            Ok(())
+        );
+        assert_eq!(
+            throttle.check(&limits, 1, &headers(None)).await.map(drop),
+            Ok(())
+        );
+        assert_eq!(
+            throttle.check(&limits, 1, &headers(None)).await.map(drop),
             Err(Rejection::Throttled)
         );
         let today = throttle.today();
@@ -629,9 +660,12 @@ mod tests {
         };
         let throttle = Throttle::new(config, ThrottleMetrics::default()).unwrap();
         let limits = StageLimits::compile(&snapshot());
-        assert_eq!(throttle.check(&limits, 1, &headers(None)).await, Ok(()));
         assert_eq!(
-            throttle.check(&limits, 1, &headers(None)).await,
+            throttle.check(&limits, 1, &headers(None)).await.map(drop),
+            Ok(())
+        );
+        assert_eq!(
+            throttle.check(&limits, 1, &headers(None)).await.map(drop),
             Err(Rejection::Throttled)
         );
     }
@@ -652,7 +686,12 @@ mod tests {
         let limits = StageLimits::compile(&snap);
         let mut outcomes = Vec::new();
         for _ in 0..4 {
-            outcomes.push(throttle.check(&limits, 0, &headers(Some(KEY))).await);
+            outcomes.push(
+                throttle
+                    .check(&limits, 0, &headers(Some(KEY)))
+                    .await
+                    .map(drop),
+            );
         }
         assert_eq!(
             outcomes,
@@ -664,15 +703,24 @@ mod tests {
             "Redis must be reachable for this test"
         );
         assert_eq!(
-            throttle.check(&limits, 2, &headers(Some(KEY))).await,
+            throttle
+                .check(&limits, 2, &headers(Some(KEY)))
+                .await
+                .map(drop),
             Ok(())
         );
         assert_eq!(
-            throttle.check(&limits, 2, &headers(Some(KEY))).await,
+            throttle
+                .check(&limits, 2, &headers(Some(KEY)))
+                .await
+                .map(drop),
             Ok(())
         );
         assert_eq!(
-            throttle.check(&limits, 2, &headers(Some(KEY))).await,
+            throttle
+                .check(&limits, 2, &headers(Some(KEY)))
+                .await
+                .map(drop),
             Err(Rejection::QuotaExceeded)
         );
         // Refused requests were not counted.
@@ -690,11 +738,17 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            throttle.check(&limits, 2, &headers(Some(KEY))).await,
+            throttle
+                .check(&limits, 2, &headers(Some(KEY)))
+                .await
+                .map(drop),
             Ok(())
         );
         assert_eq!(
-            throttle.check(&limits, 2, &headers(Some(KEY))).await,
+            throttle
+                .check(&limits, 2, &headers(Some(KEY)))
+                .await
+                .map(drop),
             Err(Rejection::QuotaExceeded)
         );
     }
@@ -715,7 +769,10 @@ mod tests {
             };
             let throttle = Throttle::new(config, metrics.clone()).unwrap();
             let limits = StageLimits::compile(&snapshot());
-            assert_eq!(throttle.check(&limits, 1, &headers(None)).await, expect);
+            assert_eq!(
+                throttle.check(&limits, 1, &headers(None)).await.map(drop),
+                expect
+            );
             assert_eq!(metrics.fallbacks.get(), 1);
             assert_eq!(metrics.redis_up.get(), 0);
         }

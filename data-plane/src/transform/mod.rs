@@ -275,7 +275,8 @@ pub fn context_json(view: &RequestView<'_>) -> Value {
         "identity": {
             "sourceIp": c.source_ip,
             "userAgent": user_agent,
-            "apiKey": c.usage_identifier_key,
+            "apiKey": c.api_key.or(c.usage_identifier_key),
+            "apiKeyId": c.api_key_id,
         },
         "path": c.path,
         "protocol": c.protocol,
