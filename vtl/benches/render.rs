@@ -7,56 +7,16 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
-use apigw_vtl::aws::{AwsInput, render};
+use apigw_vtl::aws::render;
 
 // The allocator of the `apigw` binary, which will run these renders.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use apigw_vtl::{Limits, Template};
 
-const TEMPLATE: &str = r#"#set($inputRoot = $input.path('$'))
-#set($count = $inputRoot.pets.size())
-{
-  "requestId": "$context.requestId",
-  "stage": "$stageVariables.env",
-  "total": $count,
-  "pets": [
-#foreach($pet in $inputRoot.pets)
-    {
-      "id": $pet.id,
-      "name": "$util.escapeJavaScript($pet.name)",
-      "kind": "$pet.type.toUpperCase()",
-      "price": $pet.price,
-#if($pet.price > 100)
-      "tier": "premium",
-#else
-      "tier": "standard",
-#end
-      "link": "/pets/$pet.id?page=$input.params('page')"
-    }#if($foreach.hasNext),#end
-#end
-  ]
-}
-"#;
-
-fn input() -> AwsInput {
-    let pets: Vec<String> = (1..=10)
-        .map(|i| {
-            format!(
-                r#"{{"id":{i},"name":"pet {i}","type":"{}","price":{}.99}}"#,
-                if i % 2 == 0 { "dog" } else { "cat" },
-                40 * i
-            )
-        })
-        .collect();
-    AwsInput {
-        body: format!(r#"{{"pets":[{}]}}"#, pets.join(",")),
-        query: vec![("page".into(), "2".into())],
-        context: serde_json::json!({"requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"}),
-        stage_variables: vec![("env".into(), "prod".into())],
-        ..AwsInput::default()
-    }
-}
+#[path = "fixture.rs"]
+mod fixture;
+use fixture::{TEMPLATE, input};
 
 fn bench(c: &mut Criterion) {
     let t = Template::parse(TEMPLATE).expect("template parses");
