@@ -2,7 +2,7 @@
 
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use super::{StoreError, StoreResult};
+use super::StoreResult;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyRow {
@@ -108,11 +108,7 @@ pub async fn update(conn: &mut AnyConnection, k: &ApiKeyRow) -> StoreResult<()> 
     .bind(k.version)
     .execute(conn)
     .await?;
-    if done.rows_affected() == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::ConcurrentModification)
-    }
+    super::swapped(done.rows_affected())
 }
 
 pub async fn delete(conn: &mut AnyConnection, account_id: &str, key_id: &str) -> StoreResult<bool> {

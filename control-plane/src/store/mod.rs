@@ -33,6 +33,16 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The outcome of a compare-and-swap `UPDATE … WHERE version = $n`: it must
+/// have changed exactly one row, or another writer got there first.
+pub(crate) fn swapped(rows_affected: u64) -> StoreResult<()> {
+    if rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::ConcurrentModification)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Postgres,

@@ -3,7 +3,7 @@
 
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use super::{StoreError, StoreResult};
+use super::StoreResult;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestApiRow {
@@ -83,11 +83,7 @@ pub async fn update(
     .bind(expected_version)
     .execute(conn)
     .await?;
-    if done.rows_affected() == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::ConcurrentModification)
-    }
+    super::swapped(done.rows_affected())
 }
 
 /// Deletes the API with its stages and deployments; returns whether it existed.

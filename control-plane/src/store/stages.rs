@@ -2,7 +2,7 @@
 
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use super::{StoreError, StoreResult};
+use super::StoreResult;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageRow {
@@ -96,11 +96,7 @@ pub async fn update(conn: &mut AnyConnection, s: &StageRow) -> StoreResult<()> {
     .bind(s.version)
     .execute(conn)
     .await?;
-    if done.rows_affected() == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::ConcurrentModification)
-    }
+    super::swapped(done.rows_affected())
 }
 
 pub async fn delete(

@@ -77,11 +77,7 @@ pub async fn update(conn: &mut AnyConnection, p: &UsagePlanRow) -> StoreResult<(
     .bind(p.version)
     .execute(conn)
     .await?;
-    if done.rows_affected() == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::ConcurrentModification)
-    }
+    super::swapped(done.rows_affected())
 }
 
 pub async fn delete(
