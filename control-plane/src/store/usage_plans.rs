@@ -2,7 +2,7 @@
 
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use super::{StoreError, StoreResult};
+use super::StoreResult;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsagePlanRow {
