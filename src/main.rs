@@ -237,6 +237,53 @@ enum AdminCli {
         #[command(subcommand)]
         command: ServiceKeyCli,
     },
+    /// IAM-style principals of a tenant: an access key with an identity policy,
+    /// for callers of AWS_IAM methods.
+    Principal {
+        #[command(subcommand)]
+        command: PrincipalCli,
+    },
+}
+
+#[derive(Subcommand)]
+enum PrincipalCli {
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        /// `user` or `role`.
+        #[arg(long, default_value = "user")]
+        kind: String,
+        /// The identity policy document: JSON, or `file://path` to read it from a file.
+        #[arg(long)]
+        policy: String,
+    },
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Replaces the principal's identity policy.
+    PutPolicy {
+        #[arg(long)]
+        access_key_id: String,
+        /// JSON, or `file://path`.
+        #[arg(long)]
+        policy: String,
+    },
+    Delete {
+        #[arg(long)]
+        access_key_id: String,
+    },
+}
+
+/// A policy argument as the AWS CLI takes one: inline JSON or `file://path`.
+fn policy_arg(value: String) -> anyhow::Result<String> {
+    match value.strip_prefix("file://") {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the policy file {path}")),
+        None => Ok(value),
+    }
 }
 
 #[derive(Subcommand)]
@@ -427,6 +474,36 @@ async fn main() -> anyhow::Result<()> {
                 AdminCli::ServiceKey {
                     command: ServiceKeyCli::Delete { access_key_id },
                 } => AdminCommand::DeleteServiceKey { access_key_id },
+                AdminCli::Principal {
+                    command:
+                        PrincipalCli::Create {
+                            tenant,
+                            name,
+                            kind,
+                            policy,
+                        },
+                } => AdminCommand::CreatePrincipal {
+                    account_id: tenant,
+                    kind,
+                    name,
+                    policy: policy_arg(policy)?,
+                },
+                AdminCli::Principal {
+                    command: PrincipalCli::List { tenant },
+                } => AdminCommand::ListPrincipals { account_id: tenant },
+                AdminCli::Principal {
+                    command:
+                        PrincipalCli::PutPolicy {
+                            access_key_id,
+                            policy,
+                        },
+                } => AdminCommand::PutPrincipalPolicy {
+                    access_key_id,
+                    policy: policy_arg(policy)?,
+                },
+                AdminCli::Principal {
+                    command: PrincipalCli::Delete { access_key_id },
+                } => AdminCommand::DeletePrincipal { access_key_id },
             };
             let out = operator::run(&control_plane, &admin_token, command)
                 .await

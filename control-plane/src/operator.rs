@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use apigw_proto::admin::admin_service_client::AdminServiceClient;
 use apigw_proto::admin::{
-    CreateAccessKeyRequest, CreateServiceKeyRequest, CreateTenantRequest, DeleteAccessKeyRequest,
-    DeleteServiceKeyRequest, ListAccessKeysRequest, ListNodesRequest, ListServiceKeysRequest,
-    ListTenantsRequest,
+    CreateAccessKeyRequest, CreatePrincipalRequest, CreateServiceKeyRequest, CreateTenantRequest,
+    DeleteAccessKeyRequest, DeletePrincipalRequest, DeleteServiceKeyRequest, ListAccessKeysRequest,
+    ListNodesRequest, ListPrincipalsRequest, ListServiceKeysRequest, ListTenantsRequest, Principal,
+    PutPrincipalPolicyRequest,
 };
 use serde_json::{Value, json};
 use tonic::Request;
@@ -40,6 +41,36 @@ pub enum AdminCommand {
     DeleteServiceKey {
         access_key_id: String,
     },
+    /// `kind`: `user` or `role` (empty: `user`); `policy`: the identity policy JSON.
+    CreatePrincipal {
+        account_id: String,
+        kind: String,
+        name: String,
+        policy: String,
+    },
+    ListPrincipals {
+        account_id: String,
+    },
+    PutPrincipalPolicy {
+        access_key_id: String,
+        policy: String,
+    },
+    DeletePrincipal {
+        access_key_id: String,
+    },
+}
+
+fn principal_json(p: Principal) -> Value {
+    json!({
+        "accessKeyId": p.access_key_id,
+        "accountId": p.account_id,
+        "kind": p.kind,
+        "name": p.name,
+        "arn": p.arn,
+        "uniqueId": p.unique_id,
+        "policy": p.policy,
+        "createdDate": p.created_epoch_seconds,
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +207,55 @@ pub async fn run(
         AdminCommand::DeleteServiceKey { access_key_id } => {
             let req = DeleteServiceKeyRequest { access_key_id };
             client.delete_service_key(authorized(req, &auth)).await?;
+            json!({})
+        }
+        AdminCommand::CreatePrincipal {
+            account_id,
+            kind,
+            name,
+            policy,
+        } => {
+            let req = CreatePrincipalRequest {
+                account_id,
+                kind,
+                name,
+                policy,
+            };
+            let created = client
+                .create_principal(authorized(req, &auth))
+                .await?
+                .into_inner();
+            let mut out = principal_json(created.principal.unwrap_or_default());
+            out["secretAccessKey"] = Value::String(created.secret_access_key);
+            out
+        }
+        AdminCommand::ListPrincipals { account_id } => {
+            let req = ListPrincipalsRequest { account_id };
+            let resp = client
+                .list_principals(authorized(req, &auth))
+                .await?
+                .into_inner();
+            let principals: Vec<Value> = resp.principals.into_iter().map(principal_json).collect();
+            json!({ "principals": principals })
+        }
+        AdminCommand::PutPrincipalPolicy {
+            access_key_id,
+            policy,
+        } => {
+            let req = PutPrincipalPolicyRequest {
+                access_key_id,
+                policy,
+            };
+            principal_json(
+                client
+                    .put_principal_policy(authorized(req, &auth))
+                    .await?
+                    .into_inner(),
+            )
+        }
+        AdminCommand::DeletePrincipal { access_key_id } => {
+            let req = DeletePrincipalRequest { access_key_id };
+            client.delete_principal(authorized(req, &auth)).await?;
             json!({})
         }
     })

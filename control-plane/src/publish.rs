@@ -9,17 +9,23 @@
 //! own [`ConfigFeed`](crate::feed::ConfigFeed) after commit too.
 //!
 //! Resource keys: `stage/{account_id}/{api_id}/{stage_name}`, whose body is the
-//! JSON of [`StageSnapshot`].
+//! JSON of [`StageSnapshot`]; `principal/{access_key_id}`, whose body is the
+//! JSON of [`PrincipalSnapshot`] without key material (the config stream adds
+//! the keys each node may hold, see `grpc::config`).
 
 use std::collections::BTreeMap;
 
+use apigw_proto::principal::{self, PrincipalSnapshot};
 use apigw_proto::snapshot::{DeploymentSnapshot, StageSnapshot};
+use chrono::{Days, NaiveDate};
 use serde::Deserialize;
 use serde_json::Value;
 use sqlx::AnyConnection;
 
 use crate::store::config::{self as config_store, ConfigResourceRow};
-use crate::store::{Store, StoreResult, deployments, rest_apis, stages, usage_plans};
+use crate::store::{
+    Store, StoreResult, deployments, principals, rest_apis, stages, tenants, usage_plans,
+};
 
 /// The Postgres channel replicas LISTEN on; the payload is the new version.
 pub const NOTIFY_CHANNEL: &str = "apigw_config";
@@ -227,6 +233,128 @@ pub async fn backfill(store: &Store) -> StoreResult<Option<u64>> {
     let mut last = None;
     for (account_id, api_id, stage_name) in keys {
         if let Some(v) = publish_stage(&mut tx, &account_id, &api_id, &stage_name).await? {
+            last = Some(v);
+        }
+    }
+    tx.commit().await?;
+    Ok(last)
+}
+
+/// The UTC days a principal's signing keys are derived for on `today`:
+/// yesterday (callers whose clock lags), today, and the next two days, so a
+/// node keeps verifying callers for a day or more after it last heard from
+/// the control plane. [`refresh_principals`] moves the window daily.
+pub fn key_dates(today: NaiveDate) -> Vec<String> {
+    (0..4u64)
+        .filter_map(|i| {
+            today
+                .checked_sub_days(Days::new(1))?
+                .checked_add_days(Days::new(i))
+        })
+        .map(|d| d.format("%Y%m%d").to_string())
+        .collect()
+}
+
+/// What a key's principal resource should hold now: the tenant's own access
+/// keys are the account's administrators, `principals` rows carry a policy.
+async fn compute_principal(
+    conn: &mut AnyConnection,
+    access_key_id: &str,
+    today: NaiveDate,
+) -> StoreResult<Option<PrincipalSnapshot>> {
+    if let Some(key) = tenants::get_access_key(conn, access_key_id).await? {
+        return Ok(Some(PrincipalSnapshot {
+            access_key_id: key.access_key_id,
+            arn: format!("arn:aws:iam::{}:root", key.account_id),
+            unique_id: key.account_id.clone(),
+            account_id: key.account_id,
+            admin: true,
+            policy: None,
+            dates: key_dates(today),
+            signing_keys: Default::default(),
+        }));
+    }
+    let Some(p) = principals::get(conn, access_key_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(PrincipalSnapshot {
+        arn: format!("arn:aws:iam::{}:{}/{}", p.account_id, p.kind, p.name),
+        access_key_id: p.access_key_id,
+        account_id: p.account_id,
+        unique_id: p.unique_id,
+        admin: false,
+        policy: Some(p.policy),
+        dates: key_dates(today),
+        signing_keys: Default::default(),
+    }))
+}
+
+/// Recomputes the principal resource of an access key (a tenant's key or a
+/// principal's) and writes it with a new version if it changed; a key that
+/// no longer exists is retracted. `today` decides the key window.
+pub async fn publish_principal(
+    conn: &mut AnyConnection,
+    access_key_id: &str,
+    today: NaiveDate,
+) -> StoreResult<Option<u64>> {
+    let key = principal::resource_key(access_key_id);
+    let Some(snapshot) = compute_principal(conn, access_key_id, today).await? else {
+        let Some(old) = config_store::get(conn, &key)
+            .await?
+            .filter(|r| r.body.is_some())
+        else {
+            return Ok(None);
+        };
+        let version = new_version(conn).await?;
+        config_store::upsert(
+            conn,
+            &ConfigResourceRow {
+                version,
+                body: None,
+                ..old
+            },
+        )
+        .await?;
+        return Ok(Some(as_version(version)));
+    };
+    let body = serde_json::to_string(&snapshot)?;
+    if let Some(old) = config_store::get(conn, &key).await?
+        && old.body.as_deref() == Some(body.as_str())
+    {
+        return Ok(None);
+    }
+    let version = new_version(conn).await?;
+    config_store::upsert(
+        conn,
+        &ConfigResourceRow {
+            resource_key: key,
+            version,
+            account_id: snapshot.account_id,
+            endpoint_type: principal::GLOBAL.to_owned(),
+            body: Some(body),
+        },
+    )
+    .await?;
+    Ok(Some(as_version(version)))
+}
+
+/// Publishes every access key's and principal's resource for `today`: run at
+/// start-up (keys created before principals were streamed) and hourly, which
+/// moves each key window once a day. Returns the highest new version.
+pub async fn refresh_principals(store: &Store, today: NaiveDate) -> StoreResult<Option<u64>> {
+    let mut tx = store.begin().await?;
+    let mut ids: Vec<String> = sqlx::query_scalar("SELECT access_key_id FROM access_keys")
+        .fetch_all(&mut *tx)
+        .await?;
+    ids.extend(
+        principals::list_all(&mut tx)
+            .await?
+            .into_iter()
+            .map(|p| p.access_key_id),
+    );
+    let mut last = None;
+    for id in ids {
+        if let Some(v) = publish_principal(&mut tx, &id, today).await? {
             last = Some(v);
         }
     }

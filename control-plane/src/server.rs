@@ -58,12 +58,16 @@ impl ControlPlane {
     pub async fn open(config: ControlPlaneConfig) -> Result<Self, ServerError> {
         let sealer = Sealer::from_base64(&config.master_key)?;
         let store = Store::open(&config.database_url).await?;
-        let tenancy = Tenancy::new(store.clone(), sealer);
+        let feed = ConfigFeed::new();
+        let tenancy = Tenancy::new(store.clone(), sealer).with_feed(feed.clone());
         if let Some(token) = &config.bootstrap_admin_token {
             tenancy.ensure_admin_token(token).await?;
         }
         if let Some(version) = publish::backfill(&store).await? {
             tracing::info!(version, "published config resources for existing stages");
+        }
+        if let Some(version) = publish::refresh_principals(&store, crate::tenancy::today()).await? {
+            tracing::info!(version, "published principals for existing access keys");
         }
         let functions = FunctionHost::new(config.functions.clone());
         Ok(Self {
@@ -71,7 +75,7 @@ impl ControlPlane {
             store,
             tenancy,
             nodes: NodeRegistry::default(),
-            feed: ConfigFeed::new(),
+            feed,
             functions,
             usage_counters: None,
         })
@@ -151,6 +155,10 @@ impl ControlPlane {
                 self.config.usage.persist_interval,
             ));
         }
+        tokio::spawn(refresh_principals_loop(
+            self.store.clone(),
+            self.feed.clone(),
+        ));
         let state = AppState {
             store: self.store.clone(),
             tenancy: self.tenancy.clone(),
@@ -167,7 +175,7 @@ impl ControlPlane {
             .add_service(admin::service(self.tenancy.clone(), self.nodes.clone()))
             .add_service(
                 config_service::ConfigServer::new(
-                    self.store.clone(),
+                    self.tenancy.clone(),
                     self.feed.clone(),
                     self.nodes.clone(),
                     self.config.management.default_region.clone(),
@@ -191,6 +199,25 @@ impl ControlPlane {
         Ok(())
     }
 }
+
+/// Moves every principal's key window once a day (checked hourly, so a
+/// replica started at any time catches the UTC day change within the hour;
+/// the window reaches two days ahead). Several replicas doing it at once
+/// only publish the same bodies twice.
+async fn refresh_principals_loop(store: Store, feed: ConfigFeed) {
+    let mut tick = tokio::time::interval(PRINCIPAL_REFRESH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match publish::refresh_principals(&store, crate::tenancy::today()).await {
+            Ok(version) => feed.published_opt(version),
+            Err(e) => tracing::warn!(error = %e, "cannot refresh principals' signing keys"),
+        }
+    }
+}
+
+const PRINCIPAL_REFRESH: std::time::Duration = std::time::Duration::from_secs(3600);
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
     TcpListener::bind(addr)

@@ -17,6 +17,7 @@ use apigw_control_plane::store::rest_apis::{self, RestApiRow};
 use apigw_control_plane::store::stages::{self, StageRow};
 use apigw_control_plane::store::tenants::{self, TenantRow};
 use apigw_control_plane::store::{Store, Tx};
+use apigw_control_plane::tenancy::{Sealer, Tenancy};
 use apigw_proto::config::config_service_client::ConfigServiceClient;
 use apigw_proto::config::node_message::Kind;
 use apigw_proto::config::{Ack, ConfigUpdate, Hello, Nack, NodeMessage, ResourceVersion};
@@ -187,8 +188,9 @@ async fn start(store: Store, feed: ConfigFeed) -> Server {
     let nodes = NodeRegistry::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let sealer = Sealer::from_base64(&Sealer::generate_key()).unwrap();
     let router = tonic::transport::Server::builder().add_service(config_service::service(
-        store,
+        Tenancy::new(store, sealer),
         feed,
         nodes.clone(),
         REGION.into(),

@@ -549,13 +549,35 @@ async fn pipeline<'r>(
         context,
     };
     let responses = runtime.stage(stage).map(|s| s.gateway_responses());
-    // Resource policy, IAM and authorizers (crate::auth); their output rides on the view.
-    // First, as on AWS: callers that may not call never spend a tenant's quota.
-    let authorized =
-        match crate::auth::authorize(runtime.stage(stage), matched.route_index, &view).await {
-            Ok(authorized) => authorized,
+    // AWS_IAM signatures cover the body: on those routes it is read first.
+    let mut body = RequestBody::Unread(incoming);
+    if runtime
+        .stage(stage)
+        .is_some_and(|s| s.auth().needs_body(matched.route_index))
+    {
+        body = match body.read(&parts.headers).await {
+            Ok(bytes) => RequestBody::Read(bytes),
             Err(error) => return render(responses, &error, &view),
         };
+    }
+    // Resource policy, IAM and authorizers (crate::auth); their output rides on the view.
+    // First, as on AWS: callers that may not call never spend a tenant's quota.
+    let signed = crate::auth::Signed {
+        parts: &parts,
+        body: body.read_so_far(),
+        principals: runtime.principals(),
+    };
+    let authorized = match crate::auth::authorize(
+        runtime.stage(stage),
+        matched.route_index,
+        &view,
+        signed,
+    )
+    .await
+    {
+        Ok(authorized) => authorized,
+        Err(error) => return render(responses, &error, &view),
+    };
     let view = authorized.attach(view);
     // API key, usage plan, quota and throttles (crate::throttle), before the body is read.
     let limits = stage.runtime().limits();
@@ -576,7 +598,7 @@ async fn pipeline<'r>(
         view.context.api_key_id = Some(id);
         view.context.api_key = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok());
     }
-    let body = match read_body(&parts.headers, incoming).await {
+    let body = match body.read(&parts.headers).await {
         Ok(body) => body,
         Err(error) => return render(responses, &error, &view),
     };
@@ -625,6 +647,28 @@ fn render(
     match responses {
         Some(r) => r.render(error, Some(view)),
         None => GatewayResponses::default().render(error, Some(view)),
+    }
+}
+
+/// A request body not read yet, or read already (AWS_IAM routes).
+enum RequestBody {
+    Unread(Incoming),
+    Read(Bytes),
+}
+
+impl RequestBody {
+    async fn read(self, headers: &HeaderMap) -> Result<Bytes, GatewayError> {
+        match self {
+            Self::Unread(incoming) => read_body(headers, incoming).await,
+            Self::Read(bytes) => Ok(bytes),
+        }
+    }
+
+    fn read_so_far(&self) -> &[u8] {
+        match self {
+            Self::Unread(_) => &[],
+            Self::Read(bytes) => bytes,
+        }
     }
 }
 

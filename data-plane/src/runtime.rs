@@ -1,6 +1,7 @@
 //! The runtime: everything a node compiles from the configuration it holds —
 //! the routing table plus, per stage, each route's integration and the API's
-//! gateway-response overrides — so a request does no parsing. A new
+//! gateway-response overrides, and the IAM callers (principals) it can
+//! verify — so a request does no parsing. A new
 //! configuration compiles into a new [`Runtime`] beside the one serving and
 //! replaces it atomically; one stage that fails to compile fails the whole
 //! update (a NACK), so a bad snapshot never half-applies.
@@ -8,9 +9,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use apigw_proto::principal::KEY_PREFIX as PRINCIPAL_PREFIX;
 use apigw_proto::snapshot::StageSnapshot;
 use arc_swap::ArcSwap;
 
+use crate::auth::principals::{Principal, Principals};
 use crate::gateway_response::GatewayResponses;
 use crate::held::{Held, HeldResource};
 use crate::integration::{Integration, Services, StageEnv};
@@ -97,12 +100,28 @@ impl StageRuntime {
     }
 }
 
-/// A stage compiled from one config resource, with the resource version it
-/// was compiled from: the same key at the same version is the same stage.
+/// What one config resource compiles to.
+#[derive(Debug, Clone)]
+enum Artifact {
+    Stage(Arc<CompiledStage>),
+    Principal(Arc<Principal>),
+}
+
+/// A compiled config resource, with the resource version it was compiled
+/// from: the same key at the same version compiles to the same thing.
 #[derive(Debug, Clone)]
 struct Compiled {
     version: u64,
-    stage: Arc<CompiledStage>,
+    artifact: Artifact,
+}
+
+impl Compiled {
+    fn stage(&self) -> Option<&Arc<CompiledStage>> {
+        match &self.artifact {
+            Artifact::Stage(stage) => Some(stage),
+            Artifact::Principal(_) => None,
+        }
+    }
 }
 
 /// A compiled configuration.
@@ -111,6 +130,8 @@ pub struct Runtime {
     table: RoutingTable,
     /// Resource key → what was compiled from it, reused by the next update.
     resources: HashMap<Arc<str>, Compiled>,
+    /// IAM callers by access key id.
+    principals: Principals,
     version: u64,
 }
 
@@ -120,6 +141,7 @@ impl Runtime {
         Self {
             table: RoutingTable::new(base_domain, []).expect("an empty table always builds"),
             resources: HashMap::new(),
+            principals: Principals::new(),
             version: 0,
         }
     }
@@ -158,11 +180,22 @@ impl Runtime {
         for (key, compiled) in compile_all(&todo, services)? {
             resources.insert(key.clone(), compiled);
         }
-        let table = RoutingTable::new(base_domain, resources.values().map(|c| c.stage.clone()))
-            .map_err(|e| e.to_string())?;
+        let table = RoutingTable::new(
+            base_domain,
+            resources.values().filter_map(|c| c.stage().cloned()),
+        )
+        .map_err(|e| e.to_string())?;
+        let principals = resources
+            .values()
+            .filter_map(|c| match &c.artifact {
+                Artifact::Principal(p) => Some((Arc::from(p.access_key_id.as_str()), p.clone())),
+                Artifact::Stage(_) => None,
+            })
+            .collect();
         Ok(Self {
             table,
             resources,
+            principals,
             version: held.version,
         })
     }
@@ -178,7 +211,12 @@ impl Runtime {
 
     /// The compiled stage of a resource key, if this runtime serves it.
     pub fn resource(&self, key: &str) -> Option<&Arc<CompiledStage>> {
-        self.resources.get(key).map(|c| &c.stage)
+        self.resources.get(key).and_then(Compiled::stage)
+    }
+
+    /// The IAM callers this node can verify, by access key id.
+    pub fn principals(&self) -> &Principals {
+        &self.principals
     }
 
     pub fn stage<'s>(&self, stage: &'s CompiledStage) -> Option<&'s StageRuntime> {
@@ -197,6 +235,14 @@ fn compile_one(
     resource: &HeldResource,
     services: &Services,
 ) -> Result<Compiled, String> {
+    if key.starts_with(PRINCIPAL_PREFIX) {
+        let principal = Principal::compile(&resource.body)
+            .map_err(|e| format!("resource {key} (version {}): {e}", resource.version))?;
+        return Ok(Compiled {
+            version: resource.version,
+            artifact: Artifact::Principal(Arc::new(principal)),
+        });
+    }
     let snapshot: StageSnapshot = serde_json::from_slice(&resource.body).map_err(|e| {
         format!(
             "resource {key} (version {}) is not a valid stage snapshot: {e}",
@@ -206,7 +252,7 @@ fn compile_one(
     let stage = CompiledStage::compile_with(&snapshot, services).map_err(|e| e.to_string())?;
     Ok(Compiled {
         version: resource.version,
-        stage: Arc::new(stage),
+        artifact: Artifact::Stage(Arc::new(stage)),
     })
 }
 

@@ -3,6 +3,7 @@
 //! of a compiled deployment snapshot that travels inside them.
 
 pub mod gateway_response;
+pub mod principal;
 pub mod snapshot;
 pub mod usage;
 

@@ -423,14 +423,6 @@ def test_resource_policy_deny_stops_before_the_authorizer(standalone, functions)
     assert not [c for c in calls_of(calls) if c["identity"] == token]
 
 
-def test_iam_methods_fail_closed_until_signed_callers_are_served(standalone, functions):
-    _, _, echo = functions
-    api_id, _ = api_with_method(standalone, echo, method_kw={"authorizationType": "AWS_IAM"})
-    wait_deployed(standalone, api_id)
-    r = standalone.call(api_id, "/")
-    assert (r.status_code, r.json()) == (403, {"message": "Missing Authentication Token"})
-
-
 # --------------------------------------------------------------------------------------------
 # Cognito user pools (moto's cognito-idp)
 # --------------------------------------------------------------------------------------------

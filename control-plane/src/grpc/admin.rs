@@ -6,15 +6,18 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use apigw_proto::admin::admin_service_server::{AdminService, AdminServiceServer};
 use apigw_proto::admin::{
-    AccessKey, AccessKeyWithSecret, CreateAccessKeyRequest, CreateServiceKeyRequest,
-    CreateTenantRequest, DeleteAccessKeyRequest, DeleteAccessKeyResponse, DeleteServiceKeyRequest,
+    AccessKey, AccessKeyWithSecret, CreateAccessKeyRequest, CreatePrincipalRequest,
+    CreateServiceKeyRequest, CreateTenantRequest, DeleteAccessKeyRequest, DeleteAccessKeyResponse,
+    DeletePrincipalRequest, DeletePrincipalResponse, DeleteServiceKeyRequest,
     DeleteServiceKeyResponse, ListAccessKeysRequest, ListAccessKeysResponse, ListNodesRequest,
-    ListNodesResponse, ListServiceKeysRequest, ListServiceKeysResponse, ListTenantsRequest,
-    ListTenantsResponse, Node, ServiceKey, ServiceKeyWithSecret, Tenant,
+    ListNodesResponse, ListPrincipalsRequest, ListPrincipalsResponse, ListServiceKeysRequest,
+    ListServiceKeysResponse, ListTenantsRequest, ListTenantsResponse, Node, Principal,
+    PrincipalWithSecret, PutPrincipalPolicyRequest, ServiceKey, ServiceKeyWithSecret, Tenant,
 };
 use tonic::{Request, Response, Status};
 
-use crate::tenancy::{Tenancy, TenancyError};
+use crate::store::principals::PrincipalRow;
+use crate::tenancy::{Tenancy, TenancyError, principals};
 
 /// A data-plane node subscribed to this control plane.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +123,19 @@ fn status(e: TenancyError) -> Status {
             tracing::error!(error = %e, "admin call failed");
             Status::internal("internal error")
         }
+    }
+}
+
+fn principal(row: PrincipalRow) -> Principal {
+    Principal {
+        arn: principals::arn(&row),
+        access_key_id: row.access_key_id,
+        account_id: row.account_id,
+        kind: row.kind,
+        name: row.name,
+        unique_id: row.unique_id,
+        policy: row.policy,
+        created_epoch_seconds: row.created_at,
     }
 }
 
@@ -300,6 +316,76 @@ impl AdminService for AdminServer {
             .map_err(status)?;
         tracing::info!(%access_key_id, "service key deleted");
         Ok(Response::new(DeleteServiceKeyResponse {}))
+    }
+
+    async fn create_principal(
+        &self,
+        request: Request<CreatePrincipalRequest>,
+    ) -> Result<Response<PrincipalWithSecret>, Status> {
+        self.authorize(&request).await?;
+        let req = request.into_inner();
+        let account_id = required("accountId", &req.account_id)?;
+        let name = required("name", &req.name)?;
+        let policy = required("policy", &req.policy)?;
+        let created = self
+            .tenancy
+            .create_principal(account_id, req.kind.trim(), name, policy)
+            .await
+            .map_err(status)?;
+        tracing::info!(%account_id, access_key_id = %created.row.access_key_id, name = %created.row.name, "principal created");
+        Ok(Response::new(PrincipalWithSecret {
+            principal: Some(principal(created.row)),
+            secret_access_key: created.secret,
+        }))
+    }
+
+    async fn list_principals(
+        &self,
+        request: Request<ListPrincipalsRequest>,
+    ) -> Result<Response<ListPrincipalsResponse>, Status> {
+        self.authorize(&request).await?;
+        let req = request.into_inner();
+        let account_id = required("accountId", &req.account_id)?;
+        let rows = self
+            .tenancy
+            .list_principals(account_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(ListPrincipalsResponse {
+            principals: rows.into_iter().map(principal).collect(),
+        }))
+    }
+
+    async fn put_principal_policy(
+        &self,
+        request: Request<PutPrincipalPolicyRequest>,
+    ) -> Result<Response<Principal>, Status> {
+        self.authorize(&request).await?;
+        let req = request.into_inner();
+        let access_key_id = required("accessKeyId", &req.access_key_id)?;
+        let policy = required("policy", &req.policy)?;
+        let row = self
+            .tenancy
+            .put_principal_policy(access_key_id, policy)
+            .await
+            .map_err(status)?;
+        tracing::info!(%access_key_id, "principal policy replaced");
+        Ok(Response::new(principal(row)))
+    }
+
+    async fn delete_principal(
+        &self,
+        request: Request<DeletePrincipalRequest>,
+    ) -> Result<Response<DeletePrincipalResponse>, Status> {
+        self.authorize(&request).await?;
+        let req = request.into_inner();
+        let access_key_id = required("accessKeyId", &req.access_key_id)?;
+        self.tenancy
+            .delete_principal(access_key_id)
+            .await
+            .map_err(status)?;
+        tracing::info!(%access_key_id, "principal deleted");
+        Ok(Response::new(DeletePrincipalResponse {}))
     }
 }
 

@@ -16,7 +16,12 @@
 //!   ones concerning the node become one delta (`full = false`) whose `version`
 //!   is the highest read. Nothing is sent when no row concerns the node.
 //! - Serving rule: PRIVATE → `private` nodes; EDGE → every `public` node;
-//!   REGIONAL → `public` nodes whose region is the control plane's.
+//!   REGIONAL → `public` nodes whose region is the control plane's; GLOBAL
+//!   (principals) → every node.
+//! - A principal (`principal/{access_key_id}`) is stored without key material
+//!   and leaves here with `signingKeys`: `kSigning` for each of its days, the
+//!   receiving node's region and `execute-api`, derived from the sealed secret
+//!   at send time. A node never holds a secret, nor a key for another region.
 //!
 //! Nodes are not authenticated yet: the data plane runs on a trusted network.
 
@@ -29,6 +34,8 @@ use std::time::Duration;
 use apigw_proto::config::config_service_server::{ConfigService, ConfigServiceServer};
 use apigw_proto::config::node_message::Kind;
 use apigw_proto::config::{ConfigUpdate, Hello, NodeMessage, SnapshotResource};
+use apigw_proto::principal::{self, EXECUTE_API, PrincipalSnapshot};
+use chrono::NaiveDate;
 use futures::Stream;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -38,7 +45,8 @@ use super::admin::{NodeInfo, NodeRegistry};
 use crate::feed::ConfigFeed;
 use crate::publish::as_version;
 use crate::store::config::{self as config_store, ConfigResourceRow};
-use crate::store::{Store, StoreError, now_epoch};
+use crate::store::{StoreError, now_epoch};
+use crate::tenancy::{Tenancy, TenancyError};
 
 /// How long a node may take to send its `Hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -54,6 +62,7 @@ pub fn serves(
     control_plane_region: &str,
 ) -> bool {
     match endpoint_type {
+        principal::GLOBAL => true,
         "PRIVATE" => endpoint_class == "private",
         "REGIONAL" => endpoint_class == "public" && node_region == control_plane_region,
         // EDGE, and anything unknown treated as the default.
@@ -62,7 +71,8 @@ pub fn serves(
 }
 
 struct Inner {
-    store: Store,
+    /// The store, and the sealed secrets principals' keys derive from.
+    tenancy: Tenancy,
     feed: ConfigFeed,
     nodes: NodeRegistry,
     region: String,
@@ -81,10 +91,10 @@ pub struct ConfigServer {
 
 impl ConfigServer {
     /// `region` is the control plane's region (`ManagementConfig::default_region`).
-    pub fn new(store: Store, feed: ConfigFeed, nodes: NodeRegistry, region: String) -> Self {
+    pub fn new(tenancy: Tenancy, feed: ConfigFeed, nodes: NodeRegistry, region: String) -> Self {
         Self {
             inner: Arc::new(Inner {
-                store,
+                tenancy,
                 feed,
                 nodes,
                 region,
@@ -116,12 +126,12 @@ impl ConfigServer {
 /// Builds the service (without a shutdown signal), ready for
 /// `tonic::transport::Server::add_service`.
 pub fn service(
-    store: Store,
+    tenancy: Tenancy,
     feed: ConfigFeed,
     nodes: NodeRegistry,
     region: String,
 ) -> ConfigServiceServer<ConfigServer> {
-    ConfigServer::new(store, feed, nodes, region).into_service()
+    ConfigServer::new(tenancy, feed, nodes, region).into_service()
 }
 
 /// Who a node is, from its `Hello`.
@@ -172,6 +182,25 @@ fn resource(row: &ConfigResourceRow, body: &str) -> SnapshotResource {
     }
 }
 
+/// A stored principal body with the signing keys of its days for `region`;
+/// `None` if the body is not a principal (it is then not sent).
+pub fn with_signing_keys(body: &str, secret: &str, region: &str) -> Option<String> {
+    let mut p: PrincipalSnapshot = serde_json::from_str(body).ok()?;
+    p.signing_keys = p
+        .dates
+        .iter()
+        .filter_map(|d| {
+            let day = NaiveDate::parse_from_str(d, "%Y%m%d")
+                .ok()?
+                .and_hms_opt(0, 0, 0)?
+                .and_utc();
+            let key = apigw_sigv4::signing_key(secret, &day, region, EXECUTE_API);
+            Some((d.clone(), hex::encode(key)))
+        })
+        .collect();
+    serde_json::to_string(&p).ok()
+}
+
 fn internal(e: StoreError) -> Status {
     tracing::error!(error = %e, "config stream: store read failed");
     Status::unavailable("configuration store unavailable")
@@ -182,13 +211,37 @@ impl Inner {
         serves(&row.endpoint_type, &node.class, &node.region, &self.region)
     }
 
+    /// The resource as `node` receives it (see the module notes on
+    /// principals); `None` when a principal's key is gone meanwhile (its
+    /// tombstone follows) or its body is unreadable.
+    async fn outgoing(
+        &self,
+        node: &Node,
+        row: &ConfigResourceRow,
+        body: &str,
+    ) -> Result<Option<SnapshotResource>, StoreError> {
+        let Some(access_key_id) = row.resource_key.strip_prefix(principal::KEY_PREFIX) else {
+            return Ok(Some(resource(row, body)));
+        };
+        let secret = match self.tenancy.signing_secret(access_key_id).await {
+            Ok(Some(secret)) => secret,
+            Ok(None) => return Ok(None),
+            Err(TenancyError::Store(e)) => return Err(e),
+            Err(e) => {
+                tracing::error!(key = %row.resource_key, error = %e, "config stream: cannot open a principal's secret");
+                return Ok(None);
+            }
+        };
+        Ok(with_signing_keys(body, &secret, &node.region).map(|b| resource(row, &b)))
+    }
+
     /// The first update for a node that says it holds `held`.
     async fn initial(
         &self,
         node: Node,
         held: &[apigw_proto::config::ResourceVersion],
     ) -> Result<(Session, ConfigUpdate), StoreError> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.tenancy.store().begin().await?;
         // The counter first: any row committed after this read has a higher
         // version and is either in the rows below or read by the next delta.
         let counter = config_store::current_version(&mut tx).await?;
@@ -220,8 +273,10 @@ impl Inner {
             session.held.insert(row.resource_key.clone(), version);
             // `!=` rather than `>`: a node holding a version this database
             // never reached (a restored backup) is brought back in line too.
-            if node_held.get(row.resource_key.as_str()) != Some(&version) {
-                update.upserts.push(resource(row, body));
+            if node_held.get(row.resource_key.as_str()) != Some(&version)
+                && let Some(r) = self.outgoing(&session.node, row, body).await?
+            {
+                update.upserts.push(r);
             }
         }
         update.removals = node_held
@@ -234,7 +289,7 @@ impl Inner {
 
     /// The delta since `session.last_sent`, or `None` if nothing concerns the node.
     async fn delta(&self, session: &mut Session) -> Result<Option<ConfigUpdate>, StoreError> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.tenancy.store().begin().await?;
         let rows = config_store::list_since(&mut tx, session.last_sent).await?;
         drop(tx);
         let Some(last) = rows.iter().map(|r| r.version).max() else {
@@ -253,7 +308,9 @@ impl Inner {
                     session
                         .held
                         .insert(row.resource_key.clone(), as_version(row.version));
-                    update.upserts.push(resource(row, body));
+                    if let Some(r) = self.outgoing(&session.node, row, body).await? {
+                        update.upserts.push(r);
+                    }
                 }
                 // Removed, or no longer served (the API's endpoint type changed).
                 _ => {

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod config;
 pub mod deployments;
 pub mod functions;
+pub mod principals;
 pub mod rest_apis;
 pub mod stages;
 pub mod tenants;

@@ -1,5 +1,9 @@
-//! Tenants (AWS accounts), their access keys, and operator admin tokens.
+//! Tenants (AWS accounts), their access keys, IAM-style principals, and
+//! operator admin tokens. Keys and principals are published to data-plane
+//! nodes (as `principal/…` config resources) in the transaction that changes
+//! them, so AWS_IAM methods know every caller.
 
+pub mod principals;
 pub mod sealing;
 
 use argon2::Argon2;
@@ -8,6 +12,8 @@ use rand::Rng;
 use rand::distributions::Alphanumeric;
 use sha2::{Digest, Sha256};
 
+use crate::feed::ConfigFeed;
+use crate::publish;
 use crate::store::tenants::{self, AccessKeyRow, ServiceKeyRow, TenantRow};
 use crate::store::{Store, StoreError, now_epoch};
 pub use sealing::Sealer;
@@ -52,11 +58,33 @@ pub struct KeyOwner {
 pub struct Tenancy {
     store: Store,
     sealer: Sealer,
+    /// Woken after a commit that published a principal.
+    feed: Option<ConfigFeed>,
 }
 
 impl Tenancy {
     pub fn new(store: Store, sealer: Sealer) -> Self {
-        Self { store, sealer }
+        Self {
+            store,
+            sealer,
+            feed: None,
+        }
+    }
+
+    /// Wakes `feed`'s subscribers after every change that reaches data-plane nodes.
+    pub fn with_feed(mut self, feed: ConfigFeed) -> Self {
+        self.feed = Some(feed);
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn published(&self, version: Option<u64>) {
+        if let Some(feed) = &self.feed {
+            feed.published_opt(version);
+        }
     }
 
     /// Seals tenant secrets at rest (API key values too).
@@ -129,13 +157,7 @@ impl Tenancy {
                 "tenant {account_id} does not exist"
             )));
         }
-        if tenants::get_access_key(&mut tx, id).await?.is_some()
-            || tenants::get_service_key(&mut tx, id).await?.is_some()
-        {
-            return Err(TenancyError::Conflict(format!(
-                "access key {id} already exists"
-            )));
-        }
+        key_id_free(&mut tx, id).await?;
         let row = AccessKeyRow {
             access_key_id: id.to_owned(),
             account_id: account_id.to_owned(),
@@ -143,7 +165,9 @@ impl Tenancy {
             created_at: now_epoch(),
         };
         tenants::insert_access_key(&mut tx, &row).await?;
+        let version = publish::publish_principal(&mut tx, id, today()).await?;
         tx.commit().await?;
+        self.published(version);
         Ok(())
     }
 
@@ -167,7 +191,9 @@ impl Tenancy {
                 "access key {id} does not exist"
             )));
         }
+        let version = publish::publish_principal(&mut tx, id, today()).await?;
         tx.commit().await?;
+        self.published(version);
         Ok(())
     }
 
@@ -211,13 +237,7 @@ impl Tenancy {
         description: &str,
     ) -> Result<(), TenancyError> {
         let mut tx = self.store.begin().await?;
-        if tenants::get_access_key(&mut tx, id).await?.is_some()
-            || tenants::get_service_key(&mut tx, id).await?.is_some()
-        {
-            return Err(TenancyError::Conflict(format!(
-                "access key {id} already exists"
-            )));
-        }
+        key_id_free(&mut tx, id).await?;
         let row = ServiceKeyRow {
             access_key_id: id.to_owned(),
             secret_sealed: self.sealer.seal(secret),
@@ -332,6 +352,24 @@ impl Tenancy {
         .unwrap_or(false);
         Ok(verified)
     }
+}
+
+/// Access key ids are one namespace: tenants' keys, service keys and principals.
+async fn key_id_free(conn: &mut sqlx::AnyConnection, id: &str) -> Result<(), TenancyError> {
+    if tenants::get_access_key(conn, id).await?.is_some()
+        || tenants::get_service_key(conn, id).await?.is_some()
+        || crate::store::principals::get(conn, id).await?.is_some()
+    {
+        return Err(TenancyError::Conflict(format!(
+            "access key {id} already exists"
+        )));
+    }
+    Ok(())
+}
+
+/// Today (UTC): the day principal key windows are computed from.
+pub fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
 }
 
 /// A short digest naming a token's row; the argon2 hash is what proves it.

@@ -5,15 +5,18 @@
 //! authorization, the policy must Allow.
 //!
 //! Compiled once per stage ([`StageAuth`], parallel to the routes); a
-//! request only evaluates. What is not served yet fails closed: AWS_IAM
-//! methods refuse every caller (the node holds no credentials to verify
-//! signatures with).
+//! request only evaluates. AWS_IAM methods verify the caller's SigV4
+//! signature with the day-scoped keys of the node's principals
+//! ([`principals`]), then combine the caller's identity policy with the
+//! resource policy as AWS does (reference §7.1): an explicit Deny in either
+//! wins; within one account either may allow; across accounts both must.
 
 pub mod arn;
 pub mod iam;
 pub mod jwt;
 pub mod lambda_authorizer;
 pub mod policy;
+pub mod principals;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -22,6 +25,7 @@ use std::sync::Arc;
 use apigw_proto::gateway_response::ResponseType;
 use apigw_proto::snapshot::StageSnapshot;
 use http::HeaderName;
+use http::request::Parts;
 use serde_json::{Map, Value};
 
 use crate::gateway_response::GatewayError;
@@ -30,6 +34,7 @@ use crate::integration::mapping::RequestView;
 use jwt::{CognitoAuthorizer, JwtSettings};
 use lambda_authorizer::LambdaAuthorizer;
 use policy::{Decision, Facts, Policy};
+use principals::{Principal, Principals};
 
 /// Node-wide settings authorization needs.
 #[derive(Debug, Clone)]
@@ -64,6 +69,8 @@ pub struct Authorized {
     pub context: Option<Map<String, Value>>,
     /// A Lambda authorizer's `usageIdentifierKey` (API key source AUTHORIZER).
     pub usage_identifier_key: Option<String>,
+    /// The IAM caller of an AWS_IAM method (`$context.identity.userArn` …).
+    pub principal: Option<Arc<Principal>>,
 }
 
 impl Authorized {
@@ -71,8 +78,19 @@ impl Authorized {
     pub fn attach<'v>(&'v self, mut view: RequestView<'v>) -> RequestView<'v> {
         view.context.authorizer = self.context.as_ref();
         view.context.usage_identifier_key = self.usage_identifier_key.as_deref();
+        view.context.principal = self.principal.as_deref();
         view
     }
+}
+
+/// What SigV4 verification of an AWS_IAM method needs beyond the view.
+#[derive(Clone, Copy)]
+pub struct Signed<'a> {
+    pub parts: &'a Parts,
+    /// The whole body: read before authorization on AWS_IAM methods, whose
+    /// signatures cover it ([`StageAuth::needs_body`]).
+    pub body: &'a [u8],
+    pub principals: &'a Principals,
 }
 
 /// Authorizes a matched request on its stage (see [`StageAuth::authorize`]).
@@ -80,9 +98,10 @@ pub async fn authorize(
     stage: Option<&crate::runtime::StageRuntime>,
     route_index: usize,
     view: &RequestView<'_>,
+    signed: Signed<'_>,
 ) -> Result<Authorized, GatewayError> {
     match stage {
-        Some(stage) => stage.auth().authorize(route_index, view).await,
+        Some(stage) => stage.auth().authorize(route_index, view, signed).await,
         None => Ok(Authorized::default()),
     }
 }
@@ -207,11 +226,18 @@ impl StageAuth {
         })
     }
 
+    /// Whether the route verifies a signature over the body (AWS_IAM), so
+    /// the body must be read before [`Self::authorize`].
+    pub fn needs_body(&self, route_index: usize) -> bool {
+        matches!(self.routes.get(route_index), Some(RouteAuth::Iam))
+    }
+
     /// Decides whether the request at `route_index` may proceed.
     pub async fn authorize(
         &self,
         route_index: usize,
         view: &RequestView<'_>,
+        signed: Signed<'_>,
     ) -> Result<Authorized, GatewayError> {
         let route = self.routes.get(route_index).unwrap_or(&RouteAuth::None);
         if matches!(route, RouteAuth::None) && self.resource_policy.is_none() {
@@ -242,9 +268,11 @@ impl StageAuth {
             caller: None,
         };
         // Resource policy, first pass: an explicit Deny stops everything
-        // before any authorizer runs.
+        // before any authorizer runs. IAM callers are judged once their
+        // identity is known, since the policy may name it.
         let resource = match &self.resource_policy {
             None => Decision::Silent,
+            Some(_) if matches!(route, RouteAuth::Iam) => Decision::Silent,
             Some(Err(why)) => {
                 tracing::warn!(api_id = c.api_id, error = %why, "resource policy does not parse; refusing");
                 return Err(anonymous_denied(&method_arn, true));
@@ -263,12 +291,12 @@ impl StageAuth {
                     Err(anonymous_denied(&method_arn, false))
                 }
             }
-            RouteAuth::Iam => Err(iam_refused(view)),
+            RouteAuth::Iam => self.authorize_iam(&facts, &method_arn, signed),
             RouteAuth::Cognito(authorizer, scopes) => {
                 let context = authorizer.authorize(view.headers, scopes).await?;
                 Ok(Authorized {
                     context: Some(context),
-                    usage_identifier_key: None,
+                    ..Authorized::default()
                 })
             }
             RouteAuth::Broken(why) => {
@@ -292,6 +320,7 @@ impl StageAuth {
                     Decision::Allow => Ok(Authorized {
                         context: Some(answer.context.clone()),
                         usage_identifier_key: answer.usage_identifier_key.clone(),
+                        principal: None,
                     }),
                     Decision::ExplicitDeny => Err(GatewayError::with_message(
                         ResponseType::AccessDenied,
@@ -300,6 +329,74 @@ impl StageAuth {
                     Decision::Silent => Err(GatewayError::new(ResponseType::AccessDenied)),
                 }
             }
+        }
+    }
+}
+
+impl StageAuth {
+    /// An AWS_IAM method: the signature, then the caller's identity policy
+    /// and the resource policy, combined as AWS does (reference §7.1).
+    fn authorize_iam(
+        &self,
+        facts: &Facts<'_>,
+        method_arn: &str,
+        signed: Signed<'_>,
+    ) -> Result<Authorized, GatewayError> {
+        let signer = iam::verify(
+            signed.parts,
+            signed.body,
+            &self.settings.region,
+            chrono::Utc::now(),
+            |id, day| signed.principals.get(id)?.signing_key(day),
+        )?;
+        let principal = signed
+            .principals
+            .get(signer.access_key_id.as_str())
+            .cloned()
+            .ok_or_else(|| {
+                GatewayError::with_message(
+                    ResponseType::AccessDenied,
+                    "The security token included in the request is invalid.",
+                )
+            })?;
+        let facts = Facts {
+            caller: Some(&principal.caller),
+            ..facts.clone()
+        };
+        let resource = match &self.resource_policy {
+            None => Decision::Silent,
+            Some(Ok(policy)) => policy.evaluate(&facts),
+            Some(Err(why)) => {
+                tracing::warn!(error = %why, "resource policy does not parse; refusing");
+                Decision::ExplicitDeny
+            }
+        };
+        let identity = principal.identity_decision(&facts);
+        let own_account = facts
+            .resource
+            .split(':')
+            .nth(4)
+            .is_some_and(|account| account == principal.account_id);
+        let why = match (identity, resource) {
+            (Decision::ExplicitDeny, _) | (_, Decision::ExplicitDeny) => {
+                Some(" with an explicit deny")
+            }
+            (Decision::Allow, Decision::Allow) => None,
+            (Decision::Allow, Decision::Silent) if own_account => None,
+            (Decision::Silent, Decision::Allow) if own_account => None,
+            (Decision::Allow, Decision::Silent) => {
+                Some(" because no resource-based policy allows the execute-api:Invoke action")
+            }
+            (Decision::Silent, _) => {
+                Some(" because no identity-based policy allows the execute-api:Invoke action")
+            }
+        };
+        match why {
+            Some(why) => Err(iam_denied(&principal, method_arn, why)),
+            None => Ok(Authorized {
+                principal: Some(principal),
+                ..Authorized::default()
+            }),
         }
     }
 }
@@ -319,19 +416,15 @@ fn anonymous_denied(method_arn: &str, explicit: bool) -> GatewayError {
     )
 }
 
-/// AWS_IAM methods until nodes hold caller credentials: an unsigned request
-/// is told so; a signed one names a key this node cannot verify.
-fn iam_refused(view: &RequestView<'_>) -> GatewayError {
-    let signed = view.headers.contains_key(http::header::AUTHORIZATION)
-        || view.query("X-Amz-Signature").is_some();
-    if signed {
-        GatewayError::with_message(
-            ResponseType::AccessDenied,
-            "The security token included in the request is invalid.",
-        )
-    } else {
-        GatewayError::new(ResponseType::MissingAuthenticationToken)
-    }
+/// AWS's refusal of an IAM caller (reference §7.1).
+fn iam_denied(principal: &Principal, method_arn: &str, why: &str) -> GatewayError {
+    GatewayError::with_message(
+        ResponseType::AccessDenied,
+        format!(
+            "User: {} is not authorized to perform: execute-api:Invoke on resource: {method_arn}{why}",
+            principal.arn
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -350,6 +443,7 @@ mod tests {
         let authorized = Authorized {
             context: output.as_object().cloned(),
             usage_identifier_key: Some("key".into()),
+            principal: None,
         };
         let headers = HeaderMap::new();
         let view = authorized.attach(RequestView {
@@ -392,7 +486,14 @@ mod tests {
             path_parameters: None,
             context: RequestContext::default(),
         };
-        let out = auth.authorize(0, &view).await.unwrap();
+        let parts = http::Request::new(()).into_parts().0;
+        let principals = Principals::new();
+        let signed = Signed {
+            parts: &parts,
+            body: b"",
+            principals: &principals,
+        };
+        let out = auth.authorize(0, &view, signed).await.unwrap();
         assert!(out.context.is_none());
     }
 }

@@ -35,6 +35,13 @@ pub enum ContextVar {
     SourceIp,
     UserAgent,
     RequestTimeEpoch,
+    /// `identity.accessKey`, `identity.accountId`, `identity.caller`,
+    /// `identity.user`, `identity.userArn`: an AWS_IAM caller's.
+    IdentityAccessKey,
+    IdentityAccountId,
+    IdentityCaller,
+    IdentityUser,
+    IdentityUserArn,
     /// A name we do not provide (yet): resolves to nothing.
     Other,
 }
@@ -58,6 +65,11 @@ impl ContextVar {
             "identity.sourceIp" => SourceIp,
             "identity.userAgent" => UserAgent,
             "requestTimeEpoch" => RequestTimeEpoch,
+            "identity.accessKey" => IdentityAccessKey,
+            "identity.accountId" => IdentityAccountId,
+            "identity.caller" => IdentityCaller,
+            "identity.user" => IdentityUser,
+            "identity.userArn" => IdentityUserArn,
             _ => Other,
         }
     }
@@ -88,6 +100,8 @@ pub struct RequestContext<'a> {
     /// The API key a key-required method admitted (`identity.apiKey`, `identity.apiKeyId`).
     pub api_key: Option<&'a str>,
     pub api_key_id: Option<&'a str>,
+    /// The verified caller of an AWS_IAM method.
+    pub principal: Option<&'a crate::auth::principals::Principal>,
 }
 
 /// What mappings may read of the caller's request.
@@ -171,6 +185,10 @@ impl<'a> RequestView<'a> {
             ContextVar::RequestTimeEpoch => {
                 return Some(Cow::Owned(c.request_time_epoch.to_string()));
             }
+            ContextVar::IdentityAccessKey => &c.principal?.access_key_id,
+            ContextVar::IdentityAccountId => &c.principal?.account_id,
+            ContextVar::IdentityCaller | ContextVar::IdentityUser => &c.principal?.unique_id,
+            ContextVar::IdentityUserArn => &c.principal?.arn,
             ContextVar::Other => return None,
         };
         Some(Cow::Borrowed(s))
