@@ -21,6 +21,7 @@ use apigw_control_plane::tenancy::{Sealer, Tenancy};
 use apigw_proto::config::config_service_client::ConfigServiceClient;
 use apigw_proto::config::node_message::Kind;
 use apigw_proto::config::{Ack, ConfigUpdate, Hello, Nack, NodeMessage, ResourceVersion};
+use apigw_proto::principal::{self, PrincipalSnapshot};
 use apigw_proto::snapshot::{ApiSettings, DeploymentSnapshot, StageSnapshot};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -185,12 +186,16 @@ impl Drop for Server {
 }
 
 async fn start(store: Store, feed: ConfigFeed) -> Server {
+    let sealer = Sealer::from_base64(&Sealer::generate_key()).unwrap();
+    start_with(Tenancy::new(store, sealer), feed).await
+}
+
+async fn start_with(tenancy: Tenancy, feed: ConfigFeed) -> Server {
     let nodes = NodeRegistry::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let sealer = Sealer::from_base64(&Sealer::generate_key()).unwrap();
     let router = tonic::transport::Server::builder().add_service(config_service::service(
-        Tenancy::new(store, sealer),
+        tenancy,
         feed,
         nodes.clone(),
         REGION.into(),
@@ -501,6 +506,72 @@ both_backends! {
         assert_eq!((gone.removals.clone(), gone.upserts.len()), (vec![key("apione", "prod")], 0));
         let came = private.next().await;
         assert_eq!(keys(&came), vec![key("apione", "prod")]);
+    };
+}
+
+both_backends! {
+    principals_reach_every_node_with_keys_for_its_region_only => |store: Store| async move {
+        let feed = ConfigFeed::new();
+        let sealer = Sealer::from_base64(&Sealer::generate_key()).unwrap();
+        let tenancy = Tenancy::new(store.clone(), sealer).with_feed(feed.clone());
+        tenancy.create_tenant("t", Some(ACCOUNT)).await.unwrap();
+        tenancy.add_access_key(ACCOUNT, "AKIAADMINKEY", "admin-secret").await.unwrap();
+        let policy = r#"{"Statement":[{"Effect":"Allow","Action":"execute-api:Invoke","Resource":"*"}]}"#;
+        let bob = tenancy.create_principal(ACCOUNT, "user", "bob", policy).await.unwrap();
+        let server = start_with(tenancy.clone(), feed).await;
+        // Principals are GLOBAL: private and public nodes of any region get them.
+        let mut east = subscribe(server.addr, hello("n1", REGION, "private", &[])).await.unwrap();
+        let mut west = subscribe(server.addr, hello("n2", "eu-west-1", "public", &[])).await.unwrap();
+        let today = chrono::Utc::now().date_naive();
+        let midnight = today.and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let bob_key = principal::resource_key(&bob.row.access_key_id);
+        let mut expected = vec![principal::resource_key("AKIAADMINKEY"), bob_key.clone()];
+        expected.sort();
+        for (node, region) in [(&mut east, REGION), (&mut west, "eu-west-1")] {
+            let update = node.next().await;
+            assert_eq!(keys(&update), expected);
+            for r in &update.upserts {
+                let text = String::from_utf8(r.body.clone()).unwrap();
+                assert!(!text.contains("admin-secret") && !text.contains(&bob.secret), "{text}");
+                let p: PrincipalSnapshot = serde_json::from_str(&text).unwrap();
+                let secret = if p.admin { "admin-secret" } else { bob.secret.as_str() };
+                assert_eq!(p.signing_keys.len(), 4, "{text}");
+                let want = apigw_sigv4::signing_key(secret, &midnight, region, "execute-api");
+                assert_eq!(p.signing_keys[&today.format("%Y%m%d").to_string()], hex::encode(want));
+            }
+        }
+        // A policy change is a new version; a deletion a removal.
+        tenancy
+            .put_principal_policy(&bob.row.access_key_id, &policy.replace("\"*\"", "\"arn:*\""))
+            .await
+            .unwrap();
+        let changed = east.next().await;
+        assert_eq!(keys(&changed), vec![bob_key.clone()]);
+        tenancy.delete_principal(&bob.row.access_key_id).await.unwrap();
+        assert_eq!(east.next().await.removals, vec![bob_key]);
+    };
+
+    principal_key_windows_move_with_the_day => |store: Store| async move {
+        let tenancy = Tenancy::new(store.clone(), Sealer::from_base64(&Sealer::generate_key()).unwrap());
+        tenancy.create_tenant("t", Some(ACCOUNT)).await.unwrap();
+        tenancy.add_access_key(ACCOUNT, "AKIAADMINKEY", "admin-secret").await.unwrap();
+        let day = chrono::NaiveDate::from_ymd_opt(2030, 12, 31).unwrap();
+        let first = publish::refresh_principals(&store, day).await.unwrap();
+        assert!(first.is_some());
+        // Idempotent within a day; the next day moves the window.
+        assert_eq!(publish::refresh_principals(&store, day).await.unwrap(), None);
+        let next = day.succ_opt().unwrap();
+        let moved = publish::refresh_principals(&store, next).await.unwrap();
+        assert!(moved > first);
+        let mut tx = store.begin().await.unwrap();
+        let row = config_store::get(&mut tx, &principal::resource_key("AKIAADMINKEY"))
+            .await
+            .unwrap()
+            .unwrap();
+        let p: PrincipalSnapshot = serde_json::from_str(row.body.as_deref().unwrap()).unwrap();
+        assert_eq!(p.dates, ["20301231", "20310101", "20310102", "20310103"]);
+        assert!(p.signing_keys.is_empty(), "no key material is stored");
+        assert_eq!(row.endpoint_type, principal::GLOBAL);
     };
 }
 

@@ -159,20 +159,33 @@ pub fn derive_key(secret: &str, at: DateTime<Utc>, region: &str) -> [u8; 32] {
     out
 }
 
+/// Requests signed by the AWS SDK's own signer, for tests here and in `auth`.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use std::time::SystemTime;
 
     use aws_credential_types::Credentials;
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    use chrono::{DateTime, Utc};
+    use http::request::Parts;
 
-    use super::*;
-
-    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    pub const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
     /// A request signed as an SDK would sign it, at `at`.
-    fn signed(method: &str, uri: &str, body: &[u8], at: DateTime<Utc>, service: &str) -> Parts {
-        let identity = Credentials::new("AKIDEXAMPLE", SECRET, None, None, "t").into();
+    pub fn signed(method: &str, uri: &str, body: &[u8], at: DateTime<Utc>, service: &str) -> Parts {
+        signed_by(("AKIDEXAMPLE", SECRET), method, uri, body, at, service)
+    }
+
+    /// The same, with the key pair `(id, secret)`.
+    pub fn signed_by(
+        (id, secret): (&str, &str),
+        method: &str,
+        uri: &str,
+        body: &[u8],
+        at: DateTime<Utc>,
+        service: &str,
+    ) -> Parts {
+        let identity = Credentials::new(id, secret, None, None, "t").into();
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
             .region("us-east-1")
@@ -202,6 +215,14 @@ mod tests {
         instructions.apply_to_request_http1x(&mut request);
         request.into_parts().0
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::signed;
+    use super::*;
+
+    use super::testing::SECRET;
 
     fn keys(at: DateTime<Utc>) -> impl Fn(&str, &str) -> Option<[u8; 32]> {
         move |id: &str, date: &str| {

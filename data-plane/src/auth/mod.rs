@@ -496,4 +496,131 @@ mod tests {
         let out = auth.authorize(0, &view, signed).await.unwrap();
         assert!(out.context.is_none());
     }
+
+    /// AWS_IAM decisions (reference §7.1) with SDK-signed requests: within an
+    /// account the identity or the resource policy may allow; across
+    /// accounts both must; an explicit Deny anywhere wins.
+    #[tokio::test]
+    async fn iam_callers_are_judged_by_both_policies() {
+        use super::iam::testing::signed_by;
+
+        const API: &str = "arn:aws:execute-api:us-east-1:111111111111:abc";
+        let now = chrono::Utc::now();
+        let principal = |key: &str, account: &str, name: &str, policy: Option<&str>| {
+            let arn = if name == "root" {
+                format!("arn:aws:iam::{account}:root")
+            } else {
+                format!("arn:aws:iam::{account}:user/{name}")
+            };
+            let day = now.format("%Y%m%d").to_string();
+            let body = serde_json::json!({
+                "accessKeyId": key, "accountId": account, "arn": arn, "uniqueId": format!("AIDA{name}"),
+                "admin": policy.is_none(), "policy": policy,
+                "signingKeys": {day: hex::encode(iam::derive_key(key, now, "us-east-1"))},
+            });
+            let p = Principal::compile(&serde_json::to_vec(&body).unwrap()).unwrap();
+            (Arc::<str>::from(key), Arc::new(p))
+        };
+        let allow_all =
+            r#"{"Statement":[{"Effect":"Allow","Action":"execute-api:Invoke","Resource":"*"}]}"#;
+        let nothing = r#"{"Statement":[{"Effect":"Allow","Action":"execute-api:Invoke","Resource":"arn:aws:execute-api:*:*:zzz/*"}]}"#;
+        let deny_all =
+            r#"{"Statement":[{"Effect":"Deny","Action":"execute-api:*","Resource":"*"}]}"#;
+        let principals: Principals = [
+            principal("AKIAOWNALL", "111111111111", "own-all", Some(allow_all)),
+            principal("AKIAOWNNONE", "111111111111", "own-none", Some(nothing)),
+            principal("AKIAOWNDENY", "111111111111", "own-deny", Some(deny_all)),
+            principal("AKIAOTHERALL", "222222222222", "other-all", Some(allow_all)),
+            principal("AKIAOTHERROOT", "222222222222", "root", None),
+        ]
+        .into_iter()
+        .collect();
+        let auth = |policy: Option<&str>| StageAuth {
+            routes: Box::new([RouteAuth::Iam]),
+            resource_policy: policy.map(|p| Ok(Policy::parse(p).unwrap())),
+            ..StageAuth::default()
+        };
+        async fn judge(
+            auth: &StageAuth,
+            principals: &Principals,
+            key: &str,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> Result<Option<String>, String> {
+            let uri = "http://abc.execute-api.localhost/prod/pets";
+            let parts = signed_by((key, key), "GET", uri, b"", now, "execute-api");
+            let view = RequestView {
+                headers: &parts.headers,
+                raw_query: None,
+                path_parameters: None,
+                context: RequestContext {
+                    account_id: "111111111111",
+                    api_id: "abc",
+                    stage: "prod",
+                    http_method: "GET",
+                    path: "/prod/pets",
+                    ..Default::default()
+                },
+            };
+            let signed = Signed {
+                parts: &parts,
+                body: b"",
+                principals,
+            };
+            auth.authorize(0, &view, signed)
+                .await
+                .map(|a| a.principal.map(|p| p.arn.clone()))
+                .map_err(|e| e.message)
+        }
+        let decide = |auth, key| judge(auth, &principals, key, now);
+        let none = auth(None);
+        assert_eq!(
+            decide(&none, "AKIAOWNALL").await,
+            Ok(Some("arn:aws:iam::111111111111:user/own-all".into()))
+        );
+        let e = decide(&none, "AKIAOWNNONE").await.unwrap_err();
+        assert!(e.ends_with(&format!("{API}/prod/GET/pets because no identity-based policy allows the execute-api:Invoke action")), "{e}");
+        assert!(
+            decide(&none, "AKIAOWNDENY")
+                .await
+                .unwrap_err()
+                .ends_with("with an explicit deny")
+        );
+        let e = decide(&none, "AKIAOTHERALL").await.unwrap_err();
+        assert!(
+            e.ends_with("because no resource-based policy allows the execute-api:Invoke action"),
+            "{e}"
+        );
+        assert!(decide(&none, "AKIAOTHERROOT").await.is_err());
+
+        // The resource policy names the own-account user and the other account.
+        let grant = auth(Some(
+            r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111111111111:user/own-none","222222222222"]},"Action":"execute-api:Invoke","Resource":"*"}]}"#,
+        ));
+        assert!(decide(&grant, "AKIAOWNNONE").await.is_ok());
+        assert!(decide(&grant, "AKIAOTHERALL").await.is_ok());
+        assert!(decide(&grant, "AKIAOTHERROOT").await.is_ok());
+        assert!(
+            decide(&grant, "AKIAOWNDENY")
+                .await
+                .unwrap_err()
+                .ends_with("with an explicit deny")
+        );
+
+        // A resource-policy Deny binds administrators too.
+        let fence = auth(Some(
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"execute-api:Invoke","Resource":"*"},{"Effect":"Deny","Principal":{"AWS":"222222222222"},"Action":"execute-api:Invoke","Resource":"*"}]}"#,
+        ));
+        assert!(decide(&fence, "AKIAOWNNONE").await.is_ok());
+        assert!(
+            decide(&fence, "AKIAOTHERROOT")
+                .await
+                .unwrap_err()
+                .ends_with("with an explicit deny")
+        );
+        // Unknown keys and unsigned requests never get this far.
+        assert_eq!(
+            decide(&none, "AKIAUNKNOWN").await.unwrap_err(),
+            "The security token included in the request is invalid."
+        );
+    }
 }
