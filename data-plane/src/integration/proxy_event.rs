@@ -875,6 +875,29 @@ mod tests {
     }
 
     #[test]
+    fn event_v1_names_an_iam_caller() {
+        let principal = crate::auth::principals::Principal::compile(
+            json!({
+                "accessKeyId": "AKIAB", "accountId": "222222222222",
+                "arn": "arn:aws:iam::222222222222:user/bob", "uniqueId": "AIDABOB", "admin": true,
+            })
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        let mut ctx = context();
+        ctx.principal = Some(&principal);
+        let vars = BTreeMap::new();
+        let event: Value = serde_json::from_slice(&event_v1(&request(&ctx, &vars, b""))).unwrap();
+        let identity = &event["requestContext"]["identity"];
+        assert_eq!(identity["accessKey"], "AKIAB");
+        assert_eq!(identity["accountId"], "222222222222");
+        assert_eq!(identity["caller"], "AIDABOB");
+        assert_eq!(identity["user"], "AIDABOB");
+        assert_eq!(identity["userArn"], "arn:aws:iam::222222222222:user/bob");
+    }
+
+    #[test]
     fn event_v2_joins_repeats_and_moves_cookies() {
         let mut ctx = context();
         ctx.stage = "$default";
