@@ -78,6 +78,7 @@ async fn compute_stage(
     account_id: &str,
     api_id: &str,
     stage_name: &str,
+    authorizer_cache_generation: u64,
 ) -> StoreResult<Option<(String, String)>> {
     let Some(api) = rest_apis::get(conn, account_id, api_id).await? else {
         return Ok(None);
@@ -105,6 +106,7 @@ async fn compute_stage(
         method_settings: parts.method_settings,
         deployment,
         usage_plans: usage_plans::stage_plans(conn, account_id, api_id, stage_name).await?,
+        authorizer_cache_generation,
     };
     Ok(Some((endpoint_type, serde_json::to_string(&snapshot)?)))
 }
@@ -126,12 +128,54 @@ pub async fn publish_stage(
     api_id: &str,
     stage_name: &str,
 ) -> StoreResult<Option<u64>> {
+    publish_stage_with(conn, account_id, api_id, stage_name, false).await
+}
+
+/// FlushStageAuthorizersCache: republishes the stage with its authorizer
+/// cache generation bumped. Every node serving it sees a new resource
+/// version and compiles the stage anew, with empty authorizer caches.
+pub async fn flush_stage_authorizers(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    api_id: &str,
+    stage_name: &str,
+) -> StoreResult<Option<u64>> {
+    publish_stage_with(conn, account_id, api_id, stage_name, true).await
+}
+
+/// The generation a published stage body carries (0 when absent).
+fn authorizer_cache_generation(body: &str) -> u64 {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Generation {
+        #[serde(default)]
+        authorizer_cache_generation: u64,
+    }
+    serde_json::from_str::<Generation>(body).map_or(0, |g| g.authorizer_cache_generation)
+}
+
+async fn publish_stage_with(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    api_id: &str,
+    stage_name: &str,
+    flush_authorizers: bool,
+) -> StoreResult<Option<u64>> {
     let key = stage_key(account_id, api_id, stage_name);
-    let Some((endpoint_type, body)) = compute_stage(conn, account_id, api_id, stage_name).await?
+    let old = config_store::get(conn, &key).await?;
+    // The generation lives in the published resource itself: every
+    // republication keeps it, a flush bumps it.
+    let generation = old
+        .as_ref()
+        .and_then(|o| o.body.as_deref())
+        .map_or(0, authorizer_cache_generation)
+        + u64::from(flush_authorizers);
+    let Some((endpoint_type, body)) =
+        compute_stage(conn, account_id, api_id, stage_name, generation).await?
     else {
         return retract_stage(conn, account_id, api_id, stage_name).await;
     };
-    if let Some(old) = config_store::get(conn, &key).await?
+    if let Some(old) = &old
         && old.body.as_deref() == Some(body.as_str())
         && old.endpoint_type == endpoint_type
     {

@@ -429,6 +429,7 @@ mod tests {
     fn stage(name: &str) -> StageSnapshot {
         StageSnapshot {
             stage_name: name.into(),
+            authorizer_cache_generation: 0,
             variables: Default::default(),
             method_settings: Default::default(),
             usage_plans: Vec::new(),

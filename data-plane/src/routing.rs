@@ -677,6 +677,7 @@ mod tests {
     fn snapshot(api_id: &str, stage: &str, routes: &[(&str, &str)]) -> StageSnapshot {
         StageSnapshot {
             stage_name: stage.into(),
+            authorizer_cache_generation: 0,
             variables: BTreeMap::new(),
             method_settings: BTreeMap::new(),
             usage_plans: Vec::new(),

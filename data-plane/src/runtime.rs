@@ -363,6 +363,7 @@ mod tests {
     fn stage(api: &str, routes: Vec<Route>) -> StageSnapshot {
         StageSnapshot {
             stage_name: "prod".into(),
+            authorizer_cache_generation: 0,
             variables: BTreeMap::new(),
             method_settings: BTreeMap::new(),
             usage_plans: Vec::new(),

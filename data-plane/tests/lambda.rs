@@ -198,6 +198,7 @@ fn config() -> Held {
     ];
     let stage = StageSnapshot {
         stage_name: "prod".into(),
+        authorizer_cache_generation: 0,
         variables: BTreeMap::from([("fn".to_string(), "echo".to_string())]),
         method_settings: BTreeMap::new(),
         usage_plans: Vec::new(),

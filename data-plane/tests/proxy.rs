@@ -102,6 +102,7 @@ fn stage(
 ) -> StageSnapshot {
     StageSnapshot {
         stage_name: "prod".into(),
+        authorizer_cache_generation: 0,
         variables,
         method_settings: BTreeMap::new(),
         usage_plans: Vec::new(),

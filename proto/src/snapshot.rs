@@ -66,6 +66,14 @@ pub struct StageSnapshot {
     /// The usage plans that include this stage, with the keys they admit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub usage_plans: Vec<StageUsagePlan>,
+    /// Bumped by FlushStageAuthorizersCache: a new value is a new resource
+    /// version, which nodes compile anew, with empty authorizer caches.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub authorizer_cache_generation: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A usage plan as one stage enforces it. Keys travel as SHA-256 digests only.

@@ -22,7 +22,21 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from conftest import DEV_ACCOUNT, Tenant, free_port, launch_standalone, make_client, provision_tenant, shutdown, uid
+from conftest import (
+    APIGW_BIN,
+    BACKENDS,
+    DEV_ACCOUNT,
+    ServerProcess,
+    Tenant,
+    admin_json,
+    free_port,
+    launch_control_plane,
+    launch_standalone,
+    make_client,
+    provision_tenant,
+    shutdown,
+    uid,
+)
 from test_lambda_proxy import REGION, Deployment, invocation_uri, wait_served
 
 ECHO = Path(__file__).resolve().parents[2] / "examples" / "python-echo" / "app.py"
@@ -108,6 +122,10 @@ def standalone(tmp_path_factory, moto):
 @pytest.fixture(scope="module")
 def functions(standalone, tmp_path_factory):
     """(authorizer ARN, file of its calls, echo backend ARN)."""
+    return make_functions(standalone, tmp_path_factory)
+
+
+def make_functions(d: Deployment, tmp_path_factory) -> tuple[str, Path, str]:
     tmp = tmp_path_factory.mktemp("auth-fns")
     calls = tmp / "calls.jsonl"
     calls.write_text("")
@@ -116,8 +134,8 @@ def functions(standalone, tmp_path_factory):
         z.writestr("auth.py", AUTHORIZER_CODE.format(calls=str(calls)))
     with zipfile.ZipFile(echo_zip, "w") as z:
         z.write(ECHO, "app.py")
-    authorizer = standalone.create_function(auth_zip, "python3.12", "auth.handler", timeout=5)
-    echo = standalone.create_function(echo_zip, "python3.12", "app.handler", timeout=5)
+    authorizer = d.create_function(auth_zip, "python3.12", "auth.handler", timeout=5)
+    echo = d.create_function(echo_zip, "python3.12", "app.handler", timeout=5)
     return authorizer, calls, echo
 
 
@@ -550,3 +568,194 @@ def test_authorizer_output_in_context_mappings(standalone, functions):
     r = standalone.call(api["id"], "/", headers={"Authorization": token})
     assert r.status_code == 200, r.text
     assert (r.headers["X-Principal"], r.headers["X-Tier"]) == ("user-" + token, "gold")
+
+
+# --------------------------------------------------------------------------------------------
+# TestInvokeAuthorizer and FlushStageAuthorizersCache, on both backends
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def nodes(request, tmp_path_factory):
+    """(one Deployment per data-plane node, the functions): standalone (one node in-process), or a
+    control plane on Postgres hosting the functions with two separate `apigw data-plane` nodes."""
+    if request.param == "standalone":
+        standalone = request.getfixturevalue("standalone")
+        yield [standalone], request.getfixturevalue("functions")
+        return
+    base = tmp_path_factory.mktemp("auth-cluster")
+    cp = launch_control_plane(base / "cp", "auth-cp")
+    procs: list[ServerProcess] = []
+    try:
+        cp.proc.stop()
+        cp.proc.argv += ["--function-python", sys.executable]
+        cp.proc.start()
+        cp.proc.wait_ready()
+        key = admin_json(cp.grpc_url, cp.admin_token, "service-key", "create", "--description", "auth nodes")
+        tenant = provision_tenant(cp.grpc_url, cp.admin_token, uid("auth-tenant"))
+        deployments = []
+        for name in ("auth-node-1", "auth-node-2"):
+            port, metrics_port = free_port(), free_port()
+            argv = [
+                APIGW_BIN, "data-plane",
+                "--control-plane", cp.grpc_url,
+                "--node-id", name,
+                "--host", "127.0.0.1",
+                "--port", str(port),
+                "--metrics-port", str(metrics_port),
+                "--state-dir", str(base / name),
+                "--lambda-endpoint", cp.mgmt_url,
+                "--lambda-access-key-id", key["accessKeyId"],
+                "--lambda-secret-access-key", key["secretAccessKey"],
+            ]  # fmt: skip
+            node = ServerProcess(name, argv, base / "logs", metrics_port, cwd=base)
+            node.start()
+            procs.append(node)
+            node.wait_ready()
+            d = Deployment(cp.mgmt_url, f"http://127.0.0.1:{port}", tenant, [cp.proc, *procs])
+            d.launch = cp
+            deployments.append(d)
+        yield deployments, make_functions(deployments[0], tmp_path_factory)
+    finally:
+        for p in procs:
+            p.stop()
+        shutdown(cp)
+
+
+def test_invoke_authorizer_runs_the_real_function(nodes):
+    deployments, (authorizer_arn, calls, _) = nodes
+    d = deployments[0]
+    c = d.client
+    api_id = c.create_rest_api(name=uid("auth-ti"))["id"]
+    token_id = c.create_authorizer(restApiId=api_id, **token_authorizer(authorizer_arn))["id"]
+    request_id = c.create_authorizer(
+        restApiId=api_id, name=uid("req"), type="REQUEST", authorizerUri=invocation_uri(authorizer_arn),
+        identitySource="method.request.header.X-User, method.request.querystring.team",
+    )["id"]  # fmt: skip
+
+    def test(authorizer_id=token_id, **kw) -> dict:
+        r = c.test_invoke_authorizer(restApiId=api_id, authorizerId=authorizer_id, **kw)
+        assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
+        return r
+
+    # No token: 401 without calling the function.
+    before = len(calls_of(calls))
+    r = test(headers={})
+    assert r["clientStatus"] == 401
+    assert "principalId" not in r and "policy" not in r
+    assert f"Starting authorizer: {token_id}" in r["log"]
+    assert len(calls_of(calls)) == before
+
+    # Allow: principal, the policy as JSON text, the context; the function saw AWS's test method ARN.
+    token = "allow-" + uid("ti")
+    r = test(headers={"Authorization": token})
+    assert r["clientStatus"] == 200, r["log"]
+    assert r["principalId"] == "user-" + token
+    policy = json.loads(r["policy"])
+    assert policy["Statement"] == [{
+        "Action": "execute-api:Invoke", "Effect": "Allow",
+        "Resource": f"arn:aws:execute-api:{REGION}:{d.tenant.account_id}:{api_id}/*"}]  # fmt: skip
+    assert r["authorization"] == {"tier": ["gold"], "n": ["7"], "flag": ["true"]}
+    assert isinstance(r["latency"], int) and r["latency"] >= 0
+    seen = [x for x in calls_of(calls) if x["identity"] == token]
+    assert len(seen) == 1
+    assert seen[0]["methodArn"] == f"arn:aws:execute-api:{REGION}:{d.tenant.account_id}:{api_id}/ESTestInvoke-stage/GET/"
+    # Never answered from a cache.
+    test(headers={"Authorization": token})
+    assert len([x for x in calls_of(calls) if x["identity"] == token]) == 2
+
+    # Deny is still the function's valid answer; what it denies is for the method to enforce.
+    r = test(headers={"Authorization": "deny"})
+    assert r["clientStatus"] == 200
+    assert json.loads(r["policy"])["Statement"][0]["Effect"] == "Deny"
+    assert r["principalId"] == "user-deny"
+
+    # "Unauthorized" → 401; other failures and malformed answers → 500.
+    assert test(headers={"Authorization": "unauthorized"})["clientStatus"] == 401
+    for broken in ("crash", "nested"):
+        r = test(headers={"Authorization": broken})
+        assert r["clientStatus"] == 500, r["log"]
+        assert "principalId" not in r
+        assert "AuthorizerConfigurationException" in r["log"]
+
+    # REQUEST: headers (single or multi-valued) and the query string of pathWithQueryString.
+    user = "allow-" + uid("tr")
+    r = test(request_id, headers={"X-User": user}, pathWithQueryString="/things/9?team=blue")
+    assert r["clientStatus"] == 200, r["log"]
+    assert r["principalId"] == f"user-{user},blue"
+    event = [x for x in calls_of(calls) if x["identity"] == f"{user},blue"][-1]["event"]
+    assert event["type"] == "REQUEST"
+    assert event["path"] == "/things/9"
+    assert event["queryStringParameters"] == {"team": "blue"}
+    assert event["methodArn"].endswith(f":{api_id}/ESTestInvoke-stage/GET/things/9")
+    r = test(request_id, multiValueHeaders={"X-User": [user]}, pathWithQueryString="/?team=red")
+    assert r["principalId"] == f"user-{user},red"
+    before = len(calls_of(calls))
+    assert test(request_id, headers={"X-User": user}, pathWithQueryString="/x")["clientStatus"] == 401
+    assert len(calls_of(calls)) == before
+
+    # Unknown ids, another tenant's ids, Cognito, and invalid input.
+    def refused(client, api, authorizer, **kw) -> str:
+        with pytest.raises(ClientError) as e:
+            client.test_invoke_authorizer(restApiId=api, authorizerId=authorizer, **kw)
+        return e.value.response["Error"]["Code"]
+
+    assert refused(c, api_id, "nope123", headers={}) == "NotFoundException"
+    assert refused(c, "nope123456", token_id, headers={}) == "NotFoundException"
+    other = provision_tenant(d.launch.grpc_url, d.launch.admin_token, uid("auth-other"))
+    b = make_client(d.mgmt_url, other, region=REGION)
+    assert refused(b, api_id, token_id, headers={"Authorization": "allow-x"}) == "NotFoundException"
+    pool = c.create_authorizer(
+        restApiId=api_id, name=uid("pool"), type="COGNITO_USER_POOLS",
+        providerARNs=[f"arn:aws:cognito-idp:{REGION}:{d.tenant.account_id}:userpool/{REGION}_abc"],
+        identitySource="method.request.header.Authorization",
+    )["id"]  # fmt: skip
+    assert refused(c, api_id, pool, headers={"Authorization": "x"}) == "BadRequestException"
+    assert refused(c, api_id, token_id, headers={"bad name": "x"}) == "BadRequestException"
+    assert refused(c, api_id, token_id, headers={}, pathWithQueryString="no-slash") == "BadRequestException"
+
+
+def test_flush_stage_authorizers_cache_on_every_node(nodes):
+    deployments, (authorizer_arn, calls, echo) = nodes
+    d = deployments[0]
+    api_id, _ = api_with_method(d, echo, authorizer=token_authorizer(authorizer_arn, ttl=300))
+    tokens = {}
+    for i, node in enumerate(deployments):
+        wait_deployed(node, api_id)
+        tokens[i] = f"allow-{uid('fl')}-{i}"
+
+    def called(token: str) -> int:
+        return len([x for x in calls_of(calls) if x["identity"] == token])
+
+    # Each node calls once per token, then answers from its cache.
+    for _ in range(2):
+        for i, node in enumerate(deployments):
+            r = node.call(api_id, "/", headers={"Authorization": tokens[i]})
+            assert r.status_code == 200, r.text
+    assert [called(tokens[i]) for i in tokens] == [1] * len(deployments)
+
+    r = d.client.flush_stage_authorizers_cache(restApiId=api_id, stageName="prod")
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 202
+
+    # Every node drops its cache: the next call (once the node has the flush) calls the function.
+    for i, node in enumerate(deployments):
+        deadline = time.monotonic() + 15
+        while called(tokens[i]) < 2:
+            assert time.monotonic() < deadline, f"node {i} kept its cached answer\n{d.logs()}"
+            r = node.call(api_id, "/", headers={"Authorization": tokens[i]})
+            assert r.status_code == 200, r.text
+            time.sleep(0.1)  # propagation polling
+        # And caches again.
+        assert node.call(api_id, "/", headers={"Authorization": tokens[i]}).status_code == 200
+        assert called(tokens[i]) == 2
+
+    # Unknown stage or API, another tenant's: NotFoundException; nothing else changes.
+    def refused(client, api, stage) -> str:
+        with pytest.raises(ClientError) as e:
+            client.flush_stage_authorizers_cache(restApiId=api, stageName=stage)
+        return e.value.response["Error"]["Code"]
+
+    assert refused(d.client, api_id, "nope") == "NotFoundException"
+    assert refused(d.client, "nope123456", "prod") == "NotFoundException"
+    other = provision_tenant(d.launch.grpc_url, d.launch.admin_token, uid("auth-other"))
+    assert refused(make_client(d.mgmt_url, other, region=REGION), api_id, "prod") == "NotFoundException"

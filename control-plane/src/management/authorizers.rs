@@ -22,7 +22,10 @@ pub fn routes() -> Router<AppState> {
         .route("/restapis/{restapi_id}/authorizers", get(list).post(create))
         .route(
             "/restapis/{restapi_id}/authorizers/{authorizer_id}",
-            get(fetch).patch(update).delete(delete),
+            get(fetch)
+                .patch(update)
+                .delete(delete)
+                .post(super::test_invoke_authorizer::handler),
         )
 }
 

@@ -1050,6 +1050,58 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Reads the caller's function (and, with `install`, puts its code on this
+/// host if missing), then lets go of the database before anything runs.
+async fn ready_spec(
+    state: &AppState,
+    caller: &Caller,
+    host: &FunctionHost,
+    name: &str,
+    qualifier: Option<&str>,
+    install: bool,
+) -> ApiResult<FunctionSpec> {
+    let mut tx = state.store.begin().await.map_err(service_error)?;
+    let f = load(&mut tx, caller, name, qualifier).await?;
+    let spec = f.spec();
+    if install && !host.is_installed(&spec.account_id, &spec.code_sha256) {
+        let zip = functions::get_code(&mut tx, &spec.account_id, &spec.name, &spec.code_sha256)
+            .await
+            .map_err(service_error)?
+            .ok_or_else(|| not_found(&spec.arn))?;
+        drop(tx);
+        host.install(&spec.account_id, &spec.code_sha256, Bytes::from(zip))
+            .await
+            .map_err(service_error)?;
+    }
+    Ok(spec)
+}
+
+/// Runs the caller's own function `arn` synchronously on this host, as a
+/// RequestResponse Invoke would (TestInvokeAuthorizer's call). `Err`: why no
+/// function answer came back (missing function, host refusal, `timeout`).
+pub(crate) async fn invoke_own(
+    state: &AppState,
+    caller: &Caller,
+    host: &FunctionHost,
+    arn: &str,
+    payload: Bytes,
+    timeout: Duration,
+) -> Result<apigw_function_host::InvokeOutput, String> {
+    // `load` answers another account's ARN as a missing function.
+    let spec = ready_spec(state, caller, host, arn, None, true)
+        .await
+        .map_err(|e| e.to_string())?;
+    let request = InvokeRequest {
+        payload,
+        tail_log: false,
+        client_context: None,
+    };
+    tokio::time::timeout(timeout, host.invoke(&spec, request))
+        .await
+        .map_err(|_| format!("timed out after {timeout:?}"))?
+        .map_err(|e| e.to_string())
+}
+
 async fn invoke(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -1124,25 +1176,15 @@ async fn invoke(
         payload
     };
 
-    // Read the function (and, on a host that lacks it, its code), then let go
-    // of the database before running anything.
-    let spec = {
-        let mut tx = state.store.begin().await.map_err(service_error)?;
-        let f = load(&mut tx, &caller, &name, query.qualifier.as_deref()).await?;
-        let spec = f.spec();
-        if kind != InvocationType::DryRun && !host.is_installed(&spec.account_id, &spec.code_sha256)
-        {
-            let zip = functions::get_code(&mut tx, &spec.account_id, &spec.name, &spec.code_sha256)
-                .await
-                .map_err(service_error)?
-                .ok_or_else(|| not_found(&spec.arn))?;
-            drop(tx);
-            host.install(&spec.account_id, &spec.code_sha256, Bytes::from(zip))
-                .await
-                .map_err(service_error)?;
-        }
-        spec
-    };
+    let spec = ready_spec(
+        &state,
+        &caller,
+        &host,
+        &name,
+        query.qualifier.as_deref(),
+        kind != InvocationType::DryRun,
+    )
+    .await?;
     let request = InvokeRequest {
         payload,
         tail_log,

@@ -22,6 +22,7 @@ mod resources;
 mod rest_apis;
 mod stages;
 mod tags;
+mod test_invoke_authorizer;
 mod usage_plans;
 
 use std::sync::Arc;

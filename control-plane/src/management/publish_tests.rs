@@ -158,6 +158,46 @@ async fn management_calls_publish_and_wake_the_feed() {
         .await;
     assert_eq!(h.resource(&key).await.unwrap().version, v2);
 
+    // FlushStageAuthorizersCache: a new version whose body carries a new
+    // generation, kept by later republications; unknown stages are 404.
+    let generation = |row: &ConfigResourceRow| {
+        serde_json::from_str::<Value>(row.body.as_deref().unwrap()).unwrap()
+            ["authorizerCacheGeneration"]
+            .as_u64()
+    };
+    assert_eq!(generation(&h.resource(&key).await.unwrap()), None);
+    let flush = format!("{stage}/cache/authorizers");
+    for expected in [1, 2] {
+        let (s, _) = h.call(Method::DELETE, &flush, Value::Null).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        let row = h.resource(&key).await.unwrap();
+        assert_eq!(generation(&row), Some(expected));
+        assert_eq!(h.feed.latest(), row.version as u64);
+    }
+    let (s, b) = h
+        .call(Method::PATCH, &stage, patch("/variables/a", "3"))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let row = h.resource(&key).await.unwrap();
+    assert_eq!(generation(&row), Some(2));
+    let v2 = row.version;
+    let before = h.version().await;
+    let (s, b) = h
+        .call(
+            Method::DELETE,
+            &format!("/restapis/{api_id}/stages/nope/cache/authorizers"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(
+        (s, b["message"].as_str()),
+        (
+            StatusCode::NOT_FOUND,
+            Some("Invalid stage identifier specified")
+        )
+    );
+    assert_eq!(h.version().await, before);
+
     // A refused call publishes nothing.
     let (s, _) = h
         .call(Method::PATCH, &stage, patch("/deploymentId", "nope00"))

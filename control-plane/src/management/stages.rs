@@ -30,6 +30,10 @@ pub fn routes() -> Router<AppState> {
             "/restapis/{restapi_id}/stages/{stage_name}",
             get(fetch).patch(update).delete(delete),
         )
+        .route(
+            "/restapis/{restapi_id}/stages/{stage_name}/cache/authorizers",
+            axum::routing::delete(flush_authorizers),
+        )
 }
 
 /// AWS's per-API stage limit.
@@ -574,6 +578,22 @@ async fn delete(
     stage_store::delete(&mut tx, &caller.account_id, &api_id, &stage_name).await?;
     let published =
         publish::retract_stage(&mut tx, &caller.account_id, &api_id, &stage_name).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    state.feed.published_opt(published);
+    Ok(no_content(StatusCode::ACCEPTED))
+}
+
+/// FlushStageAuthorizersCache: every node serving the stage drops its
+/// Lambda authorizer answers (see `publish::flush_stage_authorizers`).
+async fn flush_authorizers(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((api_id, stage_name)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let mut tx = state.store.begin().await?;
+    let (api_id, _, _) = load(&mut tx, &caller, &api_id, &stage_name).await?;
+    let published =
+        publish::flush_stage_authorizers(&mut tx, &caller.account_id, &api_id, &stage_name).await?;
     tx.commit().await.map_err(StoreError::from)?;
     state.feed.published_opt(published);
     Ok(no_content(StatusCode::ACCEPTED))

@@ -24,7 +24,9 @@ use serde_json::{Map, Value};
 use super::AuthRequest;
 use super::policy::Policy;
 use crate::gateway_response::GatewayError;
-use crate::integration::lambda::{AwsUri, InvokeError, InvokeTarget, substitute_stage_variables};
+use crate::integration::lambda::{
+    AwsUri, FunctionArn, InvokeError, InvokeTarget, substitute_stage_variables,
+};
 use crate::integration::proxy_event::{self, ProxyRequest};
 use crate::integration::{LambdaClient, Services};
 
@@ -158,7 +160,7 @@ impl LambdaAuthorizer {
     }
 
     /// The caller's identity-source values (TOKEN: the token), or 401.
-    fn identity(&self, req: &AuthRequest<'_>) -> Result<Vec<String>, GatewayError> {
+    pub fn identity(&self, req: &AuthRequest<'_>) -> Result<Vec<String>, GatewayError> {
         let unauthorized = || GatewayError::new(ResponseType::Unauthorized);
         match &self.kind {
             Kind::Token { header, validation } => {
@@ -189,9 +191,12 @@ impl LambdaAuthorizer {
                             .stage_variables
                             .get(v)
                             .map(|s| Cow::Borrowed(s.as_str())),
-                        Source::Context(c) => req
-                            .view
-                            .context(crate::integration::mapping::ContextVar::parse(c)),
+                        Source::Context(c) => match req.context_overrides.and_then(|o| o.get(c)) {
+                            Some(v) => Some(Cow::Borrowed(v.as_str())),
+                            None => req
+                                .view
+                                .context(crate::integration::mapping::ContextVar::parse(c)),
+                        },
                     };
                     value
                         .filter(|v| !v.is_empty())
@@ -199,6 +204,18 @@ impl LambdaAuthorizer {
                         .ok_or_else(unauthorized)
                 })
                 .collect(),
+        }
+    }
+
+    /// The event the function is called with (reference §7.2).
+    pub fn event(&self, req: &AuthRequest<'_>, identity: &[String]) -> Value {
+        match &self.kind {
+            Kind::Token { .. } => serde_json::json!({
+                "type": "TOKEN",
+                "authorizationToken": identity.first().cloned().unwrap_or_default(),
+                "methodArn": req.method_arn,
+            }),
+            Kind::Request { .. } => request_event(req),
         }
     }
 
@@ -217,14 +234,7 @@ impl LambdaAuthorizer {
             tracing::warn!(api_id = req.view.context.api_id, error = %why, "authorizer unusable");
             GatewayError::new(ResponseType::AuthorizerConfigurationError)
         })?;
-        let event = match &self.kind {
-            Kind::Token { .. } => serde_json::json!({
-                "type": "TOKEN",
-                "authorizationToken": identity.first().cloned().unwrap_or_default(),
-                "methodArn": req.method_arn,
-            }),
-            Kind::Request { .. } => request_event(req),
-        };
+        let event = self.event(req, &identity);
         let payload = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
         let started = Instant::now();
         let invoked = client
@@ -237,27 +247,13 @@ impl LambdaAuthorizer {
                     _ => ResponseType::AuthorizerConfigurationError,
                 })
             })?;
-        let latency = started.elapsed();
-        if invoked.function_error.is_some() {
-            let message = serde_json::from_slice::<Value>(&invoked.body)
-                .ok()
-                .and_then(|v| {
-                    v.get("errorMessage")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                });
-            if message.as_deref() == Some("Unauthorized") {
-                return Err(GatewayError::new(ResponseType::Unauthorized));
-            }
-            tracing::warn!(api_id = req.view.context.api_id, function = %target.function, error = ?message, "authorizer function failed");
-            return Err(GatewayError::new(
-                ResponseType::AuthorizerConfigurationError,
-            ));
-        }
-        let answer = parse_answer(&invoked.body, latency).map_err(|why| {
-            tracing::warn!(api_id = req.view.context.api_id, function = %target.function, error = %why, "malformed authorizer answer");
-            GatewayError::new(ResponseType::AuthorizerConfigurationError)
-        })?;
+        let answer = judge(invoked.function_error.is_some(), &invoked.body, started.elapsed())
+            .map_err(|refusal| {
+                if refusal.kind != ResponseType::Unauthorized {
+                    tracing::warn!(api_id = req.view.context.api_id, function = %target.function, error = %refusal.why, "authorizer answer refused");
+                }
+                GatewayError::new(refusal.kind)
+            })?;
         let answer = Arc::new(answer);
         if let Some(cache) = &self.cache {
             cache.insert(key, answer.clone());
@@ -266,12 +262,51 @@ impl LambdaAuthorizer {
     }
 }
 
-fn invoker(
+/// Why a function's reply gives no answer: what the caller gets, and why (for the log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub kind: ResponseType,
+    pub why: String,
+}
+
+/// The function's reply judged as AWS does: an error whose message is
+/// exactly `Unauthorized` → 401; any other error or a malformed answer →
+/// 500 `AUTHORIZER_CONFIGURATION_ERROR`.
+pub fn judge(function_error: bool, body: &[u8], latency: Duration) -> Result<Answer, Refusal> {
+    if function_error {
+        let message = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
+            v.get("errorMessage")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        return Err(if message.as_deref() == Some("Unauthorized") {
+            Refusal {
+                kind: ResponseType::Unauthorized,
+                why: "the function answered Unauthorized".into(),
+            }
+        } else {
+            Refusal {
+                kind: ResponseType::AuthorizerConfigurationError,
+                why: format!(
+                    "the function failed: {}",
+                    message.as_deref().unwrap_or("(no errorMessage)")
+                ),
+            }
+        });
+    }
+    parse_answer(body, latency).map_err(|why| Refusal {
+        kind: ResponseType::AuthorizerConfigurationError,
+        why: format!("malformed answer: {why}"),
+    })
+}
+
+/// The Lambda function an authorizer calls: its `authorizerUri` with stage
+/// variables substituted, which must name a function of `account_id`.
+pub fn function_of(
     uri: Option<&str>,
     stage_variables: &BTreeMap<String, String>,
     account_id: &str,
-    services: &Services,
-) -> Result<(Arc<LambdaClient>, InvokeTarget), String> {
+) -> Result<FunctionArn, String> {
     let uri = uri.ok_or("the authorizer has no authorizerUri")?;
     let function =
         match substitute_stage_variables(uri, stage_variables).and_then(|u| AwsUri::parse(&u))? {
@@ -284,6 +319,16 @@ fn invoker(
             "Invalid permissions on Lambda function: {function} is not in the API's account {account_id}"
         ));
     }
+    Ok(function)
+}
+
+fn invoker(
+    uri: Option<&str>,
+    stage_variables: &BTreeMap<String, String>,
+    account_id: &str,
+    services: &Services,
+) -> Result<(Arc<LambdaClient>, InvokeTarget), String> {
+    let function = function_of(uri, stage_variables, account_id)?;
     let client = services
         .lambda
         .clone()

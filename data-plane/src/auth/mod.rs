@@ -17,6 +17,7 @@ pub mod jwt;
 pub mod lambda_authorizer;
 pub mod policy;
 pub mod principals;
+pub mod test_invoke;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -147,6 +148,9 @@ pub struct AuthRequest<'a> {
     pub stage_variables: &'a BTreeMap<String, String>,
     pub path_after_stage: &'a str,
     pub method_arn: &'a str,
+    /// `context.*` identity sources read here first (TestInvokeAuthorizer's
+    /// `additionalContext`); `None` on the request path.
+    pub context_overrides: Option<&'a BTreeMap<String, String>>,
 }
 
 impl StageAuth {
@@ -311,6 +315,7 @@ impl StageAuth {
                     stage_variables: &self.stage_variables,
                     path_after_stage,
                     method_arn: &method_arn,
+                    context_overrides: None,
                 };
                 let answer = authorizer.answer(&request).await?;
                 match answer.policy.evaluate(&Facts {

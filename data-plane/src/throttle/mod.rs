@@ -510,6 +510,7 @@ mod tests {
         };
         StageSnapshot {
             stage_name: "prod".into(),
+            authorizer_cache_generation: 0,
             variables: BTreeMap::new(),
             method_settings: BTreeMap::from([(
                 "~1open/GET".to_string(),
