@@ -54,6 +54,9 @@ enum Command {
         functions: apigw::standalone::FunctionHostArgs,
         #[command(flatten)]
         throttle: apigw::throttle_args::ThrottleArgs,
+        // TestInvokeAuthorizer verifies user-pool tokens as the nodes do.
+        #[command(flatten)]
+        cognito: apigw::auth_args::CognitoArgs,
     },
     /// The proxy serving published APIs, fed by a control plane over gRPC.
     DataPlane {
@@ -352,6 +355,7 @@ async fn main() -> anyhow::Result<()> {
             region,
             functions,
             throttle,
+            cognito,
         } => {
             let config = ControlPlaneConfig {
                 database_url,
@@ -360,6 +364,7 @@ async fn main() -> anyhow::Result<()> {
                 grpc_addr: SocketAddr::new(host, grpc_port),
                 management: ManagementConfig {
                     default_region: region,
+                    cognito: cognito.settings(),
                     ..Default::default()
                 },
                 bootstrap_admin_token,

@@ -87,6 +87,8 @@ pub async fn run(config: StandaloneConfig) -> anyhow::Result<()> {
         grpc_addr: SocketAddr::new(config.host, config.grpc_port),
         management: ManagementConfig {
             default_region: config.region.clone(),
+            // The in-process data plane's own user-pool settings.
+            cognito: config.auth.cognito.settings(),
             ..Default::default()
         },
         bootstrap_admin_token: Some(admin_token.clone()),

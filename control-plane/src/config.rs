@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+pub use apigw_data_plane::auth::jwt::JwtSettings;
 pub use apigw_function_host::HostConfig as FunctionHostConfig;
 
 /// Largest management request body accepted (AWS's import limit is 6 MB;
@@ -33,6 +34,10 @@ pub struct ManagementConfig {
     /// Region used in ARNs when a request does not say (its SigV4 scope does).
     pub default_region: String,
     pub max_body_bytes: usize,
+    /// Where user pools' keys are fetched and which issuer their tokens name
+    /// (TestInvokeAuthorizer on COGNITO_USER_POOLS authorizers): the same
+    /// settings, from the same flags, as the data-plane nodes'.
+    pub cognito: JwtSettings,
 }
 
 impl Default for ManagementConfig {
@@ -40,6 +45,7 @@ impl Default for ManagementConfig {
         Self {
             default_region: "us-east-1".into(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            cognito: JwtSettings::default(),
         }
     }
 }
