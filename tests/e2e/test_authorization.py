@@ -576,9 +576,10 @@ def test_authorizer_output_in_context_mappings(standalone, functions):
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def nodes(request, tmp_path_factory):
+def nodes(request, tmp_path_factory, moto):
     """(one Deployment per data-plane node, the functions): standalone (one node in-process), or a
-    control plane on Postgres hosting the functions with two separate `apigw data-plane` nodes."""
+    control plane on Postgres hosting the functions with two separate `apigw data-plane` nodes.
+    Control plane and nodes alike read user pools' keys from moto."""
     if request.param == "standalone":
         standalone = request.getfixturevalue("standalone")
         yield [standalone], request.getfixturevalue("functions")
@@ -588,7 +589,7 @@ def nodes(request, tmp_path_factory):
     procs: list[ServerProcess] = []
     try:
         cp.proc.stop()
-        cp.proc.argv += ["--function-python", sys.executable]
+        cp.proc.argv += ["--function-python", sys.executable, "--cognito-jwks-base-url", moto]
         cp.proc.start()
         cp.proc.wait_ready()
         key = admin_json(cp.grpc_url, cp.admin_token, "service-key", "create", "--description", "auth nodes")
@@ -607,6 +608,7 @@ def nodes(request, tmp_path_factory):
                 "--lambda-endpoint", cp.mgmt_url,
                 "--lambda-access-key-id", key["accessKeyId"],
                 "--lambda-secret-access-key", key["secretAccessKey"],
+                "--cognito-jwks-base-url", moto,
             ]  # fmt: skip
             node = ServerProcess(name, argv, base / "logs", metrics_port, cwd=base)
             node.start()
@@ -694,7 +696,7 @@ def test_invoke_authorizer_runs_the_real_function(nodes):
     assert test(request_id, headers={"X-User": user}, pathWithQueryString="/x")["clientStatus"] == 401
     assert len(calls_of(calls)) == before
 
-    # Unknown ids, another tenant's ids, Cognito, and invalid input.
+    # Unknown ids, another tenant's ids, and invalid input.
     def refused(client, api, authorizer, **kw) -> str:
         with pytest.raises(ClientError) as e:
             client.test_invoke_authorizer(restApiId=api, authorizerId=authorizer, **kw)
@@ -705,14 +707,83 @@ def test_invoke_authorizer_runs_the_real_function(nodes):
     other = provision_tenant(d.launch.grpc_url, d.launch.admin_token, uid("auth-other"))
     b = make_client(d.mgmt_url, other, region=REGION)
     assert refused(b, api_id, token_id, headers={"Authorization": "allow-x"}) == "NotFoundException"
-    pool = c.create_authorizer(
-        restApiId=api_id, name=uid("pool"), type="COGNITO_USER_POOLS",
-        providerARNs=[f"arn:aws:cognito-idp:{REGION}:{d.tenant.account_id}:userpool/{REGION}_abc"],
-        identitySource="method.request.header.Authorization",
-    )["id"]  # fmt: skip
-    assert refused(c, api_id, pool, headers={"Authorization": "x"}) == "BadRequestException"
     assert refused(c, api_id, token_id, headers={"bad name": "x"}) == "BadRequestException"
     assert refused(c, api_id, token_id, headers={}, pathWithQueryString="no-slash") == "BadRequestException"
+
+
+def test_invoke_cognito_authorizer(nodes, pool):
+    """The token is verified by the control plane as the nodes verify it, against moto's keys."""
+    deployments, (_, _, echo) = nodes
+    d = deployments[0]
+    c = d.client
+    client_a, client_b = pool["clients"]
+    # Only app client A's tokens; a method behind the same authorizer, to compare with.
+    api_id, authorizer_id = api_with_method(d, echo, authorizer={
+        "name": uid("pool"), "type": "COGNITO_USER_POOLS", "providerARNs": [pool["arn"]],
+        "identitySource": "method.request.header.Authorization", "identityValidationExpression": client_a,
+    })  # fmt: skip
+
+    def test(**kw) -> dict:
+        r = c.test_invoke_authorizer(restApiId=api_id, authorizerId=authorizer_id, **kw)
+        assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
+        return r
+
+    good = pool["tokens"](client_a)["IdToken"]
+    r = test(headers={"Authorization": good})
+    assert r["clientStatus"] == 200, r["log"]
+    claims = r["claims"]
+    assert claims["cognito:username"] == "alice"
+    assert claims["aud"] == client_a
+    assert claims["token_use"] == "id"
+    assert claims["iss"] == f"https://cognito-idp.{REGION}.amazonaws.com/{pool['id']}"
+    assert all(isinstance(v, str) for v in claims.values()), claims
+    assert "principalId" not in r and "policy" not in r and "authorization" not in r
+    assert isinstance(r["latency"], int) and r["latency"] >= 0
+    assert f"Starting authorizer: {authorizer_id}" in r["log"]
+    assert f"Incoming identity: ********{good[-6:]}" in r["log"]
+    assert good not in r["log"]
+    # Exactly the claims a method behind the authorizer is given.
+    wait_deployed(d, api_id)
+    served = d.call(api_id, "/", headers={"Authorization": good})
+    assert served.status_code == 200, served.text
+    assert served.json()["event"]["requestContext"]["authorizer"]["claims"] == claims
+    # The token may come in multiValueHeaders too.
+    assert test(multiValueHeaders={"Authorization": [good]})["claims"] == claims
+
+    def refused(**kw) -> dict:
+        r = test(**kw)
+        assert r["clientStatus"] == 401, r["log"]
+        assert "claims" not in r and "principalId" not in r
+        assert "Unauthorized" in r["log"]
+        return r
+
+    refused(headers={})
+    refused(headers={"Authorization": "not-a-jwt"})
+    # Wrong audience (the pool's other app client), and an access token (no method scopes here).
+    refused(headers={"Authorization": pool["tokens"](client_b)["IdToken"]})
+    refused(headers={"Authorization": pool["tokens"](client_a)["AccessToken"]})
+    now = int(time.time())
+    base = {"sub": "s", "aud": client_a, "token_use": "id", "cognito:username": "mallory",
+            "iss": f"https://cognito-idp.{REGION}.amazonaws.com/{pool['id']}", "iat": now - 7200}  # fmt: skip
+    # Signed with the pool's key but expired.
+    refused(headers={"Authorization": forged({**base, "exp": now - 60})})
+    # Forged: good claims, the pool's kid, another key.
+    from joserfc import jwk, jwt
+
+    other_key = jwk.RSAKey.generate_key(2048)
+    fake = jwt.encode({"kid": "dummy", "alg": "RS256"}, {**base, "exp": now + 600}, other_key)
+    refused(headers={"Authorization": fake})
+    # The same claims signed with the pool's key pass: the refusals above are for key and expiry.
+    r = test(headers={"Authorization": forged({**base, "exp": now + 600})})
+    assert r["clientStatus"] == 200 and r["claims"]["cognito:username"] == "mallory", r["log"]
+    # An authorizer of another pool refuses this pool's tokens.
+    ghost = c.create_authorizer(
+        restApiId=api_id, name=uid("ghost"), type="COGNITO_USER_POOLS",
+        providerARNs=[f"arn:aws:cognito-idp:{REGION}:{d.tenant.account_id}:userpool/{REGION}_nosuchpool"],
+        identitySource="method.request.header.Authorization",
+    )["id"]  # fmt: skip
+    r = c.test_invoke_authorizer(restApiId=api_id, authorizerId=ghost, headers={"Authorization": good})
+    assert r["clientStatus"] == 401, r["log"]
 
 
 def test_flush_stage_authorizers_cache_on_every_node(nodes):

@@ -3,6 +3,9 @@
 //! authorizers a method's `authorizerId` names. Authorizers live inside their
 //! REST API's aggregate, so one tenant can never name another's.
 
+// The nodes' own user-pool ARN parser: what is accepted here is exactly what
+// they (and TestInvokeAuthorizer) can fetch keys for.
+use apigw_data_plane::auth::jwt::user_pool as parse_user_pool_arn;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
@@ -193,17 +196,6 @@ pub fn lambda_function_of(uri: &str) -> Option<&str> {
         .strip_prefix("lambda:path/2015-03-31/functions/")?
         .strip_suffix("/invocations")?;
     (!function.is_empty()).then_some(function)
-}
-
-/// `(region, poolId)` of `arn:aws:cognito-idp:{region}:{account}:userpool/{poolId}`.
-pub fn parse_user_pool_arn(arn: &str) -> Option<(&str, &str)> {
-    let rest = arn.strip_prefix("arn:")?;
-    let (_partition, rest) = rest.split_once(':')?;
-    let rest = rest.strip_prefix("cognito-idp:")?;
-    let (region, rest) = rest.split_once(':')?;
-    let (_account, rest) = rest.split_once(':')?;
-    let pool = rest.strip_prefix("userpool/")?;
-    (!region.is_empty() && !pool.is_empty() && !pool.contains('/')).then_some((region, pool))
 }
 
 async fn create(

@@ -4,9 +4,11 @@
 //! `apigw_data_plane::auth::test_invoke`), its function on this control
 //! plane's function host, always the caller's own account's function.
 //!
-//! COGNITO_USER_POOLS authorizers answer BadRequestException: verifying a
-//! user pool's tokens needs the pool's keys, which only data-plane nodes are
-//! configured to fetch.
+//! A COGNITO_USER_POOLS authorizer's token (from its identity source header)
+//! is verified by the nodes' own code (`test_invoke::cognito`) against the
+//! pool's keys, located by this control plane's `--cognito-*` settings
+//! (`ManagementConfig::cognito`, the same flags the nodes take): `clientStatus`
+//! 200 with the token's `claims`, or 401.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -60,10 +62,13 @@ struct Output {
     policy: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     authorization: Option<BTreeMap<String, Vec<String>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    claims: Option<BTreeMap<String, String>>,
 }
 
-impl From<Outcome> for Output {
-    fn from(o: Outcome) -> Self {
+impl Output {
+    /// A Lambda authorizer's outcome: `authorization` when it allowed.
+    fn lambda(o: Outcome) -> Self {
         Self {
             client_status: o.client_status,
             log: o.log,
@@ -71,6 +76,20 @@ impl From<Outcome> for Output {
             principal_id: o.principal_id,
             policy: o.policy,
             authorization: (o.client_status == 200).then_some(o.authorization),
+            claims: None,
+        }
+    }
+
+    /// A user pool's outcome: the token's `claims` when it was accepted.
+    fn cognito(o: Outcome) -> Self {
+        Self {
+            client_status: o.client_status,
+            log: o.log,
+            latency: u64::try_from(o.latency.as_millis()).unwrap_or(u64::MAX),
+            principal_id: None,
+            policy: None,
+            authorization: None,
+            claims: (o.client_status == 200).then_some(o.claims),
         }
     }
 }
@@ -137,12 +156,6 @@ pub(super) async fn handler(
         ApiError::NotFound(_) => invalid_authorizer(),
         other => other,
     })?;
-    if authorizer.authorizer_type == "COGNITO_USER_POOLS" {
-        return Err(ApiError::bad_request(
-            "TestInvokeAuthorizer is not supported for COGNITO_USER_POOLS authorizers by this gateway: \
-             call a method that uses the authorizer instead",
-        ));
-    }
     let definition =
         serde_json::to_value(&authorizer).map_err(|e| ApiError::Internal(e.to_string()))?;
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -158,12 +171,19 @@ pub(super) async fn handler(
         stage_variables: input.stage_variables.as_ref().unwrap_or(&none),
         additional_context: input.additional_context.as_ref().unwrap_or(&none),
     };
-    let step = test_invoke::prepare(&definition, &simulated).map_err(|why| {
+    let cannot = |why: String| {
         ApiError::bad_request(format!(
             "Authorizer {} cannot be invoked: {why}",
             authorizer.id
         ))
-    })?;
+    };
+    if authorizer.authorizer_type == "COGNITO_USER_POOLS" {
+        let outcome = test_invoke::cognito(&definition, &state.config.cognito, &simulated)
+            .await
+            .map_err(cannot)?;
+        return Ok(reply(StatusCode::OK, &Output::cognito(outcome)));
+    }
+    let step = test_invoke::prepare(&definition, &simulated).map_err(cannot)?;
     let outcome = match step {
         Step::Done(outcome) => outcome,
         Step::Call(call) => {
@@ -184,7 +204,7 @@ pub(super) async fn handler(
             call.finish(reply)
         }
     };
-    Ok(reply(StatusCode::OK, &Output::from(outcome)))
+    Ok(reply(StatusCode::OK, &Output::lambda(outcome)))
 }
 
 #[cfg(test)]
@@ -221,6 +241,30 @@ mod tests {
             header_map(&bad_value),
             Err(ApiError::BadRequest(_))
         ));
+    }
+
+    #[test]
+    fn cognito_outcomes_carry_claims_only_when_accepted() {
+        let accepted = Outcome {
+            client_status: 200,
+            log: "log".into(),
+            claims: BTreeMap::from([("sub".to_owned(), "s-1".to_owned())]),
+            ..Outcome::default()
+        };
+        let body = serde_json::to_value(Output::cognito(accepted)).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"clientStatus": 200, "log": "log", "latency": 0, "claims": {"sub": "s-1"}})
+        );
+        let refused = Outcome {
+            client_status: 401,
+            ..Outcome::default()
+        };
+        let body = serde_json::to_value(Output::cognito(refused)).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"clientStatus": 401, "log": "", "latency": 0})
+        );
     }
 
     #[test]

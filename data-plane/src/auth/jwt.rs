@@ -182,7 +182,11 @@ fn http_client() -> Result<HttpClient, String> {
 }
 
 /// `(region, poolId)` of `arn:aws:cognito-idp:{region}:{account}:userpool/{poolId}`.
-fn user_pool(arn: &str) -> Option<(&str, &str)> {
+/// Both end up in the URL keys are fetched from (the region in the default
+/// issuer's host name), so only the characters AWS uses in them are accepted:
+/// a tenant must not be able to point a node or the control plane at a host
+/// of its choosing (`x@10.0.0.1/`).
+pub fn user_pool(arn: &str) -> Option<(&str, &str)> {
     let mut parts = arn.splitn(6, ':');
     let (Some("arn"), Some(_), Some("cognito-idp"), Some(region), Some(_account), Some(rest)) = (
         parts.next(),
@@ -195,7 +199,13 @@ fn user_pool(arn: &str) -> Option<(&str, &str)> {
         return None;
     };
     let pool = rest.strip_prefix("userpool/")?;
-    (!region.is_empty() && !pool.is_empty() && !pool.contains('/')).then_some((region, pool))
+    let region_ok = region
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let pool_ok = pool
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    (!region.is_empty() && !pool.is_empty() && region_ok && pool_ok).then_some((region, pool))
 }
 
 impl CognitoAuthorizer {
@@ -252,6 +262,15 @@ impl CognitoAuthorizer {
         })
     }
 
+    /// The token in the identity source header, as sent (`Bearer ` kept).
+    pub fn token<'h>(&self, headers: &'h http::HeaderMap) -> Option<&'h str> {
+        headers
+            .get(&self.header)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    }
+
     /// Verifies the request's token; `Ok` is the `requestContext.authorizer`.
     pub async fn authorize(
         &self,
@@ -262,11 +281,8 @@ impl CognitoAuthorizer {
             tracing::debug!(reason = why, "Cognito token refused");
             GatewayError::new(ResponseType::Unauthorized)
         };
-        let raw = headers
-            .get(&self.header)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+        let raw = self
+            .token(headers)
             .ok_or_else(|| unauthorized("no token"))?;
         let token = raw.strip_prefix("Bearer ").unwrap_or(raw);
         let header = jsonwebtoken::decode_header(token).map_err(|_| unauthorized("not a JWT"))?;
@@ -376,6 +392,20 @@ mod tests {
         );
         assert!(user_pool("arn:aws:cognito-idp:r:1:userpool/").is_none());
         assert!(user_pool("arn:aws:s3:r:1:userpool/x").is_none());
+        // Nothing that could move the key URL to another host or path.
+        for arn in [
+            "arn:aws:cognito-idp:x@10.0.0.1/:1:userpool/p",
+            "arn:aws:cognito-idp:us-east-1:1:userpool/..",
+            "arn:aws:cognito-idp:us-east-1:1:userpool/p?x=1",
+            "arn:aws:cognito-idp:us-east-1:1:userpool/p#x",
+            "arn:aws:cognito-idp:US-EAST-1:1:userpool/p",
+        ] {
+            assert!(user_pool(arn).is_none(), "{arn}");
+        }
+        assert_eq!(
+            user_pool("arn:aws:cognito-idp:us-east-1:1:userpool/us-east-1_aB9-x"),
+            Some(("us-east-1", "us-east-1_aB9-x"))
+        );
     }
 
     #[tokio::test]

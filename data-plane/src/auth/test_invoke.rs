@@ -1,8 +1,10 @@
-//! TestInvokeAuthorizer (management API): one simulated call of a TOKEN or
-//! REQUEST authorizer outside any stage. The identity checks, the event and
-//! the judgement of the function's reply are the node's own
-//! ([`LambdaAuthorizer`]); the caller performs the function call itself, so
-//! the control plane can run it on its function host.
+//! TestInvokeAuthorizer (management API): one simulated call of an
+//! authorizer outside any stage. For TOKEN and REQUEST authorizers the
+//! identity checks, the event and the judgement of the function's reply are
+//! the node's own ([`LambdaAuthorizer`]); the caller performs the function
+//! call itself, so the control plane can run it on its function host. A
+//! COGNITO_USER_POOLS authorizer's token is verified by the node's own
+//! [`CognitoAuthorizer`] against the pool's keys ([`cognito`]).
 //!
 //! As on AWS, the simulated request is a `GET` of `pathWithQueryString` on
 //! stage `test-invoke-stage`, with method ARN stage `ESTestInvoke-stage`, and
@@ -17,6 +19,7 @@ use http::HeaderMap;
 use serde_json::Value;
 
 use super::AuthRequest;
+use super::jwt::{CognitoAuthorizer, JwtSettings};
 use super::lambda_authorizer::{LambdaAuthorizer, function_of, judge};
 use crate::integration::Services;
 use crate::integration::lambda::FunctionArn;
@@ -57,6 +60,8 @@ pub struct Outcome {
     pub policy: Option<String>,
     /// The answer's `context`, stringified, each value as a one-element list.
     pub authorization: BTreeMap<String, Vec<String>>,
+    /// A user pool token's claims, as strings (COGNITO_USER_POOLS only).
+    pub claims: BTreeMap<String, String>,
 }
 
 /// What the function call produced: its payload, and whether it is the
@@ -244,6 +249,47 @@ pub fn prepare(authorizer: &Value, sim: &Simulated<'_>) -> Result<Step, String> 
         payload: Bytes::from(payload),
         log,
     }))
+}
+
+/// Verifies the simulated request's token as a node verifies it on a method
+/// without `authorizationScopes` (so an ID token is required, as on AWS):
+/// 200 with the token's claims, or 401. `Err`: `authorizer` does not
+/// compile as a COGNITO_USER_POOLS authorizer.
+pub async fn cognito(
+    authorizer: &Value,
+    settings: &JwtSettings,
+    sim: &Simulated<'_>,
+) -> Result<Outcome, String> {
+    let compiled = CognitoAuthorizer::compile(authorizer, settings)?;
+    let mut log = Log::new(sim.request_id);
+    log.line(format!(
+        "Starting authorizer: {} for request: {}",
+        sim.authorizer_id, sim.request_id
+    ));
+    match compiled.token(sim.headers) {
+        Some(token) => log.line(format!("Incoming identity: {}", masked(token))),
+        None => log.line("The identity source is missing or empty"),
+    }
+    let context = match compiled.authorize(sim.headers, &[]).await {
+        Ok(context) => context,
+        Err(e) => return Ok(log.refused(e.kind, "")),
+    };
+    // `authorize` hands the claims over as strings (REST's form).
+    let claims = context
+        .get("claims")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        .collect();
+    log.line(format!(
+        "Successfully completed authorizer execution for request: {}",
+        log.request_id
+    ));
+    Ok(Outcome {
+        claims,
+        ..log.outcome(200)
+    })
 }
 
 impl PendingCall {
@@ -475,5 +521,158 @@ mod tests {
         };
         assert_eq!(finished(Ok(nested)).client_status, 500);
         assert_eq!(finished(Err("no such function".into())).client_status, 500);
+    }
+
+    // A user pool of our own: a test-only RSA key (testdata/, PKCS#1) whose
+    // public half `pool-jwks.json` publishes as kid `test-key-1`.
+    const POOL_KEY: &str = include_str!("testdata/pool-key.pem");
+    const POOL_JWKS: &str = include_str!("testdata/pool-jwks.json");
+    const POOL: &str = "us-east-1_pool";
+    const CLIENT: &str = "app-client-a";
+
+    /// Serves the pool's keys at `/{POOL}/.well-known/jwks.json`: the base URL.
+    async fn serve_jwks() -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let wanted = format!("GET /{POOL}/.well-known/jwks.json ");
+                    let (status, body) = if head.starts_with(wanted.as_bytes()) {
+                        ("200 OK", POOL_JWKS)
+                    } else {
+                        ("404 Not Found", "{}")
+                    };
+                    let reply = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    fn sign(claims: &Value) -> String {
+        use base64::Engine as _;
+        let der: String = POOL_KEY
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(der)
+            .unwrap();
+        let key = jsonwebtoken::EncodingKey::from_rsa_der(&der);
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some("test-key-1".into());
+        jsonwebtoken::encode(&header, claims, &key).unwrap()
+    }
+
+    fn id_token(overrides: Value) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut claims = json!({"sub": "s-1", "aud": CLIENT, "token_use": "id",
+            "cognito:username": "alice", "email_verified": true, "iat": now, "exp": now + 600,
+            "iss": format!("https://cognito-idp.us-east-1.amazonaws.com/{POOL}")});
+        for (k, v) in overrides.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        sign(&claims)
+    }
+
+    async fn cognito_test(header: Option<&str>) -> Outcome {
+        let settings = JwtSettings {
+            issuer_base_url: None,
+            jwks_base_url: Some(serve_jwks().await),
+        };
+        let a = json!({"type": "COGNITO_USER_POOLS", "identitySource": "method.request.header.X-Token",
+            "identityValidationExpression": CLIENT,
+            "providerARNs": [format!("arn:aws:cognito-idp:us-east-1:{ACCOUNT}:userpool/{POOL}")]});
+        let mut headers = HeaderMap::new();
+        if let Some(h) = header {
+            headers.insert("x-token", h.parse().unwrap());
+        }
+        let none = BTreeMap::new();
+        cognito(&a, &settings, &simulate(&headers, &none, &none, None))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn cognito_tokens_are_verified_against_the_pools_keys() {
+        let token = id_token(json!({}));
+        let o = cognito_test(Some(&token)).await;
+        assert_eq!(o.client_status, 200, "{}", o.log);
+        assert_eq!(o.claims["cognito:username"], "alice");
+        assert_eq!(o.claims["aud"], CLIENT);
+        // Every claim a string, as on REST APIs.
+        assert_eq!(o.claims["email_verified"], "true");
+        assert!(o.claims["exp"].parse::<i64>().is_ok());
+        assert_eq!((o.principal_id, o.policy), (None, None));
+        assert!(o.authorization.is_empty());
+        let tail: String = token.chars().skip(token.len() - 6).collect();
+        assert!(
+            o.log
+                .contains(&format!("Incoming identity: ********{tail}\n")),
+            "{}",
+            o.log
+        );
+        assert!(!o.log.contains(&token));
+        assert!(
+            o.log
+                .contains("Successfully completed authorizer execution for request: req-1")
+        );
+        // `Bearer ` is accepted as the nodes accept it.
+        let bearer = cognito_test(Some(&format!("Bearer {token}"))).await;
+        assert_eq!(bearer.client_status, 200, "{}", bearer.log);
+    }
+
+    #[tokio::test]
+    async fn bad_cognito_tokens_are_401() {
+        let now = chrono::Utc::now().timestamp();
+        let (head, _, sig) = {
+            let t = id_token(json!({}));
+            let mut parts = t.split('.').map(str::to_owned);
+            (parts.next().unwrap(), parts.next(), parts.next().unwrap())
+        };
+        let other_payload = id_token(json!({"cognito:username": "mallory"}));
+        let tampered = format!("{head}.{}.{sig}", other_payload.split('.').nth(1).unwrap());
+        for (why, token) in [
+            ("missing", None),
+            ("not a JWT", Some("nope".to_owned())),
+            ("expired", Some(id_token(json!({"exp": now - 60})))),
+            ("not yet valid", Some(id_token(json!({"nbf": now + 600})))),
+            (
+                "wrong audience",
+                Some(id_token(json!({"aud": "app-client-b"}))),
+            ),
+            (
+                "an access token",
+                Some(id_token(json!({"token_use": "access"}))),
+            ),
+            (
+                "another issuer",
+                Some(id_token(json!({"iss": "https://evil.example.com/p"}))),
+            ),
+            ("tampered", Some(tampered)),
+        ] {
+            let o = cognito_test(token.as_deref()).await;
+            assert_eq!(o.client_status, 401, "{why}: {}", o.log);
+            assert!(o.claims.is_empty(), "{why}");
+            assert!(
+                o.log.contains("Unauthorized request: req-1"),
+                "{why}: {}",
+                o.log
+            );
+        }
     }
 }
