@@ -201,6 +201,18 @@ pub fn with_signing_keys(body: &str, secret: &str, region: &str) -> Option<Strin
     serde_json::to_string(&p).ok()
 }
 
+/// A store error stops the update; a secret that cannot be opened (another
+/// master key) leaves the principal out, logged.
+fn unreadable_secret<T: Default>(e: TenancyError) -> Result<T, StoreError> {
+    match e {
+        TenancyError::Store(e) => Err(e),
+        e => {
+            tracing::error!(error = %e, "config stream: cannot open a principal's secret");
+            Ok(T::default())
+        }
+    }
+}
+
 fn internal(e: StoreError) -> Status {
     tracing::error!(error = %e, "config stream: store read failed");
     Status::unavailable("configuration store unavailable")
@@ -213,24 +225,28 @@ impl Inner {
 
     /// The resource as `node` receives it (see the module notes on
     /// principals); `None` when a principal's key is gone meanwhile (its
-    /// tombstone follows) or its body is unreadable.
+    /// tombstone follows) or its body is unreadable. `secrets`, when given,
+    /// holds every signing secret (a full snapshot reads them at once).
     async fn outgoing(
         &self,
         node: &Node,
         row: &ConfigResourceRow,
         body: &str,
+        secrets: Option<&HashMap<String, String>>,
     ) -> Result<Option<SnapshotResource>, StoreError> {
         let Some(access_key_id) = row.resource_key.strip_prefix(principal::KEY_PREFIX) else {
             return Ok(Some(resource(row, body)));
         };
-        let secret = match self.tenancy.signing_secret(access_key_id).await {
-            Ok(Some(secret)) => secret,
-            Ok(None) => return Ok(None),
-            Err(TenancyError::Store(e)) => return Err(e),
-            Err(e) => {
-                tracing::error!(key = %row.resource_key, error = %e, "config stream: cannot open a principal's secret");
-                return Ok(None);
-            }
+        let secret = match secrets {
+            Some(all) => all.get(access_key_id).cloned(),
+            None => self
+                .tenancy
+                .signing_secret(access_key_id)
+                .await
+                .or_else(unreadable_secret)?,
+        };
+        let Some(secret) = secret else {
+            return Ok(None);
         };
         Ok(with_signing_keys(body, &secret, &node.region).map(|b| resource(row, &b)))
     }
@@ -247,6 +263,17 @@ impl Inner {
         let counter = config_store::current_version(&mut tx).await?;
         let rows = config_store::list_all(&mut tx).await?;
         drop(tx);
+        let secrets = if rows
+            .iter()
+            .any(|r| r.body.is_some() && r.resource_key.starts_with(principal::KEY_PREFIX))
+        {
+            self.tenancy
+                .signing_secrets()
+                .await
+                .or_else(unreadable_secret)?
+        } else {
+            HashMap::new()
+        };
         let last_sent = rows.iter().map(|r| r.version).fold(counter, i64::max);
         let node_held: BTreeMap<&str, u64> =
             held.iter().map(|r| (r.key.as_str(), r.version)).collect();
@@ -274,7 +301,9 @@ impl Inner {
             // `!=` rather than `>`: a node holding a version this database
             // never reached (a restored backup) is brought back in line too.
             if node_held.get(row.resource_key.as_str()) != Some(&version)
-                && let Some(r) = self.outgoing(&session.node, row, body).await?
+                && let Some(r) = self
+                    .outgoing(&session.node, row, body, Some(&secrets))
+                    .await?
             {
                 update.upserts.push(r);
             }
@@ -308,7 +337,7 @@ impl Inner {
                     session
                         .held
                         .insert(row.resource_key.clone(), as_version(row.version));
-                    if let Some(r) = self.outgoing(&session.node, row, body).await? {
+                    if let Some(r) = self.outgoing(&session.node, row, body, None).await? {
                         update.upserts.push(r);
                     }
                 }

@@ -183,6 +183,27 @@ impl Tenancy {
     }
 }
 
+impl Tenancy {
+    /// Every signing secret (tenants' keys and principals'), by access key
+    /// id: what a full config snapshot needs, read in two queries.
+    pub async fn signing_secrets(
+        &self,
+    ) -> Result<std::collections::HashMap<String, String>, TenancyError> {
+        let mut tx = self.store.begin().await?;
+        let sealed: Vec<(String, String)> = sqlx::query_as(
+            "SELECT access_key_id, secret_sealed FROM access_keys \
+             UNION ALL SELECT access_key_id, secret_sealed FROM principals",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        drop(tx);
+        sealed
+            .into_iter()
+            .map(|(id, sealed)| Ok((id, self.sealer.open(&sealed)?)))
+            .collect()
+    }
+}
+
 fn not_found(access_key_id: &str) -> TenancyError {
     TenancyError::NotFound(format!("principal {access_key_id} does not exist"))
 }
