@@ -42,6 +42,10 @@ enum Command {
         /// Registered (hashed) at start-up so operators can reach the admin service.
         #[arg(long, env = "APIGW_BOOTSTRAP_ADMIN_TOKEN", hide_env_values = true)]
         bootstrap_admin_token: Option<String>,
+        /// Data-plane nodes must present it to subscribe to the config stream (which carries
+        /// principals' signing keys); without it anyone reaching the gRPC port may subscribe.
+        #[arg(long, env = "APIGW_NODE_TOKEN", hide_env_values = true)]
+        node_token: Option<String>,
         #[arg(long, env = "APIGW_HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
         host: IpAddr,
         #[arg(long, default_value_t = 8081)]
@@ -69,6 +73,9 @@ enum Command {
         /// Unique per node; shown by `apigw admin nodes list`.
         #[arg(long, env = "APIGW_NODE_ID")]
         node_id: Option<String>,
+        /// The control plane's `--node-token`, if it has one.
+        #[arg(long, env = "APIGW_NODE_TOKEN", hide_env_values = true)]
+        node_token: Option<String>,
         #[arg(long, env = "APIGW_REGION", default_value = "us-east-1")]
         region: String,
         #[arg(long, env = "APIGW_ENDPOINT_CLASS", default_value = "public", value_parser = ["public", "private"])]
@@ -349,6 +356,7 @@ async fn main() -> anyhow::Result<()> {
             database_url,
             master_key,
             bootstrap_admin_token,
+            node_token,
             host,
             management_port,
             grpc_port,
@@ -370,6 +378,7 @@ async fn main() -> anyhow::Result<()> {
                 bootstrap_admin_token,
                 functions: functions.into_config(PathBuf::from("./.apigw-functions")),
                 usage: throttle.usage_config(),
+                node_token,
             };
             ControlPlane::open(config)
                 .await?
@@ -380,6 +389,7 @@ async fn main() -> anyhow::Result<()> {
         Command::DataPlane {
             control_plane,
             node_id,
+            node_token,
             region,
             endpoint_class,
             host,
@@ -406,6 +416,7 @@ async fn main() -> anyhow::Result<()> {
                     region,
                     endpoint_class,
                     last_known_good: state_dir.join("last-known-good.json"),
+                    node_token,
                 },
                 proxy_workers,
                 lambda: lambda.into_settings(),

@@ -80,6 +80,8 @@ pub async fn run(config: StandaloneConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let master_key = read_or_create(&config.data_dir.join("master.key"), Sealer::generate_key)?;
     let admin_token = read_or_create(&config.data_dir.join("admin-token"), || random_string(40))?;
+    // The in-process node subscribes over the same gRPC port operators reach.
+    let node_token = random_string(40);
     let cp_config = ControlPlaneConfig {
         database_url: Store::sqlite_url(&config.data_dir.join("apigw.db")),
         master_key,
@@ -97,6 +99,7 @@ pub async fn run(config: StandaloneConfig) -> anyhow::Result<()> {
             .clone()
             .into_config(config.data_dir.join("functions")),
         usage: config.throttle.usage_config(),
+        node_token: Some(node_token.clone()),
     };
     // GetUsage reads the in-process data plane's counters.
     let counters = crate::throttle_args::InProcessCounters::default();
@@ -163,6 +166,7 @@ pub async fn run(config: StandaloneConfig) -> anyhow::Result<()> {
                 .data_dir
                 .join("data-plane")
                 .join("last-known-good.json"),
+            node_token: Some(node_token),
         },
         proxy_workers: config.proxy_workers,
         lambda: LambdaSettings {

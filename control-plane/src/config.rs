@@ -26,6 +26,10 @@ pub struct ControlPlaneConfig {
     pub functions: FunctionHostConfig,
     /// Usage counters (Redis), the usage clock and management throttling.
     pub usage: crate::usage::UsageConfig,
+    /// The bearer token data-plane nodes must present to subscribe to the
+    /// config stream, which carries principals' signing keys. `None`: any
+    /// client reaching the gRPC port may subscribe (warned at start-up).
+    pub node_token: Option<String>,
 }
 
 /// What the management API itself needs.

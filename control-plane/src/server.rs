@@ -126,6 +126,12 @@ impl ControlPlane {
             ),
             Backend::Sqlite => None,
         };
+        if self.config.node_token.is_none() {
+            tracing::warn!(
+                "no --node-token: any client reaching the gRPC port can subscribe to the config \
+                 stream, which carries principals' signing keys; set one on trusted networks too"
+            );
+        }
         let management_listener = bind(self.config.management_addr).await?;
         let grpc_listener = bind(self.config.grpc_addr).await?;
         tracing::info!(
@@ -180,6 +186,7 @@ impl ControlPlane {
                     self.nodes.clone(),
                     self.config.management.default_region.clone(),
                 )
+                .with_node_token(self.config.node_token.clone())
                 .until(stop_rx.clone())
                 .into_service(),
             )

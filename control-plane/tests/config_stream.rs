@@ -192,14 +192,14 @@ async fn start(store: Store, feed: ConfigFeed) -> Server {
 
 async fn start_with(tenancy: Tenancy, feed: ConfigFeed) -> Server {
     let nodes = NodeRegistry::new();
+    let server = config_service::ConfigServer::new(tenancy, feed, nodes.clone(), REGION.into());
+    start_server(server, nodes).await
+}
+
+async fn start_server(server: config_service::ConfigServer, nodes: NodeRegistry) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = tonic::transport::Server::builder().add_service(config_service::service(
-        tenancy,
-        feed,
-        nodes.clone(),
-        REGION.into(),
-    ));
+    let router = tonic::transport::Server::builder().add_service(server.into_service());
     let task = tokio::spawn(async move {
         router
             .serve_with_incoming(TcpIncoming::from(listener))
@@ -549,6 +549,33 @@ both_backends! {
         assert_eq!(keys(&changed), vec![bob_key.clone()]);
         tenancy.delete_principal(&bob.row.access_key_id).await.unwrap();
         assert_eq!(east.next().await.removals, vec![bob_key]);
+    };
+
+    nodes_must_present_the_node_token_when_one_is_set => |store: Store| async move {
+        let tenancy = Tenancy::new(store.clone(), Sealer::from_base64(&Sealer::generate_key()).unwrap());
+        let nodes = NodeRegistry::new();
+        let server = config_service::ConfigServer::new(tenancy, ConfigFeed::new(), nodes.clone(), REGION.into())
+            .with_node_token(Some("node-secret-token".into()));
+        let server = start_server(server, nodes).await;
+        let connect = |token: Option<&'static str>| async move {
+            let mut client = ConfigServiceClient::connect(format!("http://{}", server.addr)).await.unwrap();
+            let (out, rx) = mpsc::channel(16);
+            out.send(hello("n1", REGION, "public", &[])).await.unwrap();
+            let mut request = tonic::Request::new(ReceiverStream::new(rx));
+            if let Some(t) = token {
+                request.metadata_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
+            }
+            let result = client.subscribe(request).await.map(|r| r.into_inner());
+            (result, out)
+        };
+        for token in [None, Some("wrong-token"), Some("node-secret-tokenX")] {
+            let (result, _out) = connect(token).await;
+            assert_eq!(result.err().map(|s| s.code()), Some(Code::Unauthenticated), "{token:?}");
+        }
+        assert!(server.nodes.list().is_empty());
+        let (result, _out) = connect(Some("node-secret-token")).await;
+        let first = result.unwrap().message().await.unwrap().unwrap();
+        assert!(first.full);
     };
 
     principal_key_windows_move_with_the_day => |store: Store| async move {

@@ -32,6 +32,8 @@ pub struct SubscriberConfig {
     pub endpoint_class: String,
     /// Where the last applied config is kept for restarts without a control plane.
     pub last_known_good: PathBuf,
+    /// Presented as `authorization: Bearer <token>` when subscribing.
+    pub node_token: Option<String>,
 }
 
 /// Takes a configuration into service; an `Err` is the NACK reason and the
@@ -105,6 +107,8 @@ enum StreamError {
     Status(#[from] tonic::Status),
     #[error("the control plane stopped reading our messages")]
     Closed,
+    #[error("the node token must be printable ASCII")]
+    InvalidToken,
 }
 
 async fn subscribe(
@@ -129,10 +133,18 @@ async fn subscribe(
         held: held.inventory(),
     };
     send(&outbound, Kind::Hello(hello)).await?;
+    let mut request = tonic::Request::new(ReceiverStream::new(rx));
+    if let Some(token) = &config.node_token {
+        let mut value: tonic::metadata::MetadataValue<_> = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| StreamError::InvalidToken)?;
+        value.set_sensitive(true);
+        request.metadata_mut().insert("authorization", value);
+    }
     let mut inbound = ConfigServiceClient::new(channel)
         // A full snapshot of many stages is far beyond tonic's 4 MiB default.
         .max_decoding_message_size(MAX_UPDATE_BYTES)
-        .subscribe(ReceiverStream::new(rx))
+        .subscribe(request)
         .await?
         .into_inner();
     while let Some(update) = inbound.message().await? {

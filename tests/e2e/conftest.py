@@ -307,7 +307,7 @@ def launch_standalone(base: Path, name: str) -> Launch:
     return Launch("standalone", proc, mgmt_port, grpc_port, token, data_dir=data_dir)
 
 
-def launch_control_plane(base: Path, name: str) -> Launch:
+def launch_control_plane(base: Path, name: str, extra_args: tuple[str, ...] = ()) -> Launch:
     database, url = create_database()
     try:
         mgmt_port, grpc_port = free_port(), free_port()
@@ -321,6 +321,7 @@ def launch_control_plane(base: Path, name: str) -> Launch:
             "--host", "127.0.0.1",
             "--management-port", str(mgmt_port),
             "--grpc-port", str(grpc_port),
+            *extra_args,
         ]  # fmt: skip
         base.mkdir(parents=True, exist_ok=True)
         proc = ServerProcess(name, argv, base / "logs", mgmt_port, cwd=base)

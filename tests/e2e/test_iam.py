@@ -10,6 +10,7 @@ Every API here answers with a MOCK integration whose response template renders t
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -85,13 +86,16 @@ def gw(request, tmp_path_factory):
                       [l.proc])  # fmt: skip
         shutdown(l)
         return
-    cp = launch_control_plane(base / "cp", "iam-cp")
+    # The config stream carries signing keys: this control plane admits only nodes with its token.
+    node_token = secrets.token_hex(24)
+    cp = launch_control_plane(base / "cp", "iam-cp", ("--node-token", node_token))
     node = None
     try:
         port, metrics_port = free_port(), free_port()
         node = ServerProcess("iam-node", [
             APIGW_BIN, "data-plane",
             "--control-plane", cp.grpc_url,
+            "--node-token", node_token,
             "--node-id", "iam-node",
             "--region", DEFAULT_REGION,
             "--host", "127.0.0.1",
@@ -350,3 +354,28 @@ def test_principal_administration_validates_and_isolates(gw):
     with pytest.raises(ClientError) as e:
         make_client(gw.mgmt_url, Tenant("p", gw.a.account_id, *keys(role))).get_rest_apis()
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+# Standalone's node is in-process, with a token of its own: this is about separate nodes.
+@pytest.mark.parametrize("gw", ["cluster"], indirect=True)
+def test_a_node_without_the_node_token_gets_no_config(gw, tmp_path):
+    port, metrics_port = free_port(), free_port()
+    intruder = ServerProcess("intruder", [
+        APIGW_BIN, "data-plane", "--control-plane", gw.grpc_url, "--node-id", "intruder",
+        "--host", "127.0.0.1", "--port", str(port), "--metrics-port", str(metrics_port),
+        "--state-dir", str(tmp_path / "state"),
+    ], tmp_path / "logs", metrics_port, cwd=tmp_path)  # fmt: skip
+    intruder.start()
+    try:
+        intruder.wait_ready()
+        api_id = iam_api(gw, gw.a)
+        time.sleep(1)  # what the real node needed is well past (iam_api waited for it)
+        # The intruder serves nothing: every API is unknown to it, and it holds no keys.
+        r = requests.get(f"http://127.0.0.1:{port}/restapis/{api_id}/prod/_user_request_/", timeout=10)
+        assert (r.status_code, r.json()) == (403, {"message": "Forbidden"})
+        assert not (tmp_path / "state" / "last-known-good.json").exists()
+        nodes = gw.admin("nodes", "list")["nodes"]
+        assert [n["nodeId"] for n in nodes] == ["iam-node"], nodes
+        assert "Unauthenticated" in intruder.logs() or "node token" in intruder.logs(), intruder.logs()[-2000:]
+    finally:
+        intruder.stop()

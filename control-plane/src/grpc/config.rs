@@ -23,7 +23,10 @@
 //!   receiving node's region and `execute-api`, derived from the sealed secret
 //!   at send time. A node never holds a secret, nor a key for another region.
 //!
-//! Nodes are not authenticated yet: the data plane runs on a trusted network.
+//! Nodes authenticate with a bearer token (`authorization: Bearer <token>`
+//! metadata on `Subscribe`) when the control plane has one configured
+//! (`--node-token`); without one, anyone reaching the gRPC port may subscribe
+//! and receive principals' signing keys, so only a trusted network will do.
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
@@ -37,6 +40,7 @@ use apigw_proto::config::{ConfigUpdate, Hello, NodeMessage, SnapshotResource};
 use apigw_proto::principal::{self, EXECUTE_API, PrincipalSnapshot};
 use chrono::NaiveDate;
 use futures::Stream;
+use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -83,6 +87,8 @@ struct Inner {
     /// Becomes true when the server shuts down: streams end with UNAVAILABLE
     /// so graceful shutdown does not wait for nodes to hang up.
     stop: watch::Receiver<bool>,
+    /// What a node must present; `None`: nodes are not authenticated.
+    node_token: Option<String>,
 }
 
 pub struct ConfigServer {
@@ -101,17 +107,30 @@ impl ConfigServer {
                 sessions: Mutex::new(HashMap::new()),
                 next_session: AtomicU64::new(1),
                 stop: watch::channel(false).1,
+                node_token: None,
             }),
         }
     }
 
+    /// Requires `token` of every subscribing node.
+    pub fn with_node_token(self, token: Option<String>) -> Self {
+        self.configure(|inner| Inner {
+            node_token: token,
+            ..inner
+        })
+    }
+
     /// Ends every stream (UNAVAILABLE) once `stop` becomes true.
     pub fn until(self, stop: watch::Receiver<bool>) -> Self {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
-            unreachable!("`until` is called on a fresh server, before any stream")
-        });
+        self.configure(|inner| Inner { stop, ..inner })
+    }
+
+    /// Builder steps run on a fresh server, before any stream holds `inner`.
+    fn configure(self, change: impl FnOnce(Inner) -> Inner) -> Self {
+        let inner = Arc::try_unwrap(self.inner)
+            .unwrap_or_else(|_| unreachable!("configured before any stream starts"));
         Self {
-            inner: Arc::new(Inner { stop, ..inner }),
+            inner: Arc::new(change(inner)),
         }
     }
 
@@ -478,6 +497,19 @@ impl ConfigService for ConfigServer {
         &self,
         request: Request<Streaming<NodeMessage>>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
+        if let Some(expected) = &self.inner.node_token {
+            let presented = request
+                .metadata()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            if !bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+                return Err(Status::unauthenticated(
+                    "a node token is required (authorization: Bearer <token>)",
+                ));
+            }
+        }
         let mut inbound = request.into_inner();
         let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.message())
             .await
