@@ -203,10 +203,7 @@ async fn connection(
 ) {
     let _ = stream.set_nodelay(true);
     // Formatted once per connection, not per request.
-    let caller = Arc::new(Peer {
-        ip: peer.ip().to_string().into(),
-        local_port: local.port(),
-    });
+    let caller = Arc::new(Peer::new(&peer.ip().to_string(), local.port()));
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched {
         inner: stream,
@@ -285,10 +282,7 @@ async fn connection(
 }
 
 /// The caller's end of a connection, formatted once.
-struct Peer {
-    ip: Box<str>,
-    local_port: u16,
-}
+type Peer = crate::integration::Forwarded;
 
 /// Traffic on one connection, as the watchdog sees it.
 struct Activity {
@@ -605,8 +599,7 @@ async fn pipeline<'r>(
         headers: &parts.headers,
         body,
         client: &shared.client,
-        client_ip: &peer.ip,
-        local_port: peer.local_port,
+        caller: peer,
     };
     match integration
         .invoke(call, &mut trace.integration_latency)
