@@ -553,15 +553,25 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 /// Headers named in `Connection` are hop-by-hop too. `close` and
 /// `keep-alive` (the usual values) are skipped: nothing to add, no allocation.
 fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|n| !n.eq_ignore_ascii_case("close") && !n.eq_ignore_ascii_case("keep-alive"))
-        .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
-        .collect()
+    let usual =
+        |n: &[u8]| n.eq_ignore_ascii_case(b"close") || n.eq_ignore_ascii_case(b"keep-alive");
+    let mut listed = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        // Only visible ASCII (as `to_str` accepts), so ASCII trimming is all there is.
+        if usual(value.as_bytes()) || value.to_str().is_err() {
+            continue;
+        }
+        for name in value.as_bytes().split(|&b| b == b',') {
+            let name = name.trim_ascii();
+            if usual(name) {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(name) {
+                listed.push(name);
+            }
+        }
+    }
+    listed
 }
 
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
