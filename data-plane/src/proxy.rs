@@ -203,10 +203,7 @@ async fn connection(
 ) {
     let _ = stream.set_nodelay(true);
     // Formatted once per connection, not per request.
-    let caller = Arc::new(Peer {
-        ip: peer.ip().to_string().into(),
-        local_port: local.port(),
-    });
+    let caller = Arc::new(Peer::new(&peer.ip().to_string(), local.port()));
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched {
         inner: stream,
@@ -285,10 +282,7 @@ async fn connection(
 }
 
 /// The caller's end of a connection, formatted once.
-struct Peer {
-    ip: Box<str>,
-    local_port: u16,
-}
+type Peer = crate::integration::Forwarded;
 
 /// Traffic on one connection, as the watchdog sees it.
 struct Activity {
@@ -449,14 +443,14 @@ async fn handle(request: Request<Incoming>, shared: &Shared, peer: &Peer) -> Res
     let mut trace = Trace::default();
     let ids = Ids {
         request_id,
-        extended_id: &extended_id,
+        extended_id: extended_id.as_str(),
     };
     let mut response = pipeline(request, shared, &runtime, ids, peer, &mut trace).await;
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(request_id) {
         headers.insert(X_AMZN_REQUEST_ID, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&extended_id) {
+    if let Ok(v) = HeaderValue::from_str(extended_id.as_str()) {
         headers.insert(X_AMZ_APIGW_ID, v);
     }
     shared.metrics.record(RequestRecord {
@@ -627,8 +621,7 @@ async fn pipeline<'r>(
         headers: &parts.headers,
         body,
         client: &shared.client,
-        client_ip: &peer.ip,
-        local_port: peer.local_port,
+        caller: peer,
     };
     match integration
         .invoke(call, &mut trace.integration_latency)
@@ -738,18 +731,26 @@ fn request_id() -> uuid::Uuid {
     uuid::Builder::from_random_bytes(rand::thread_rng().r#gen()).into_uuid()
 }
 
-/// AWS's `extendedRequestId` shape: 15 base64 characters and `=`.
-fn extended_request_id() -> String {
+/// AWS's `extendedRequestId` shape: 15 base64 characters and `=`, on the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ExtendedId([u8; 16]);
+
+impl ExtendedId {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("base64 characters are ASCII")
+    }
+}
+
+fn extended_request_id() -> ExtendedId {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     // 15 × 6 bits out of one 128-bit draw.
     let mut bits: u128 = rand::thread_rng().r#gen();
-    let mut id = String::with_capacity(16);
-    for _ in 0..15 {
-        id.push(char::from(ALPHABET[(bits & 63) as usize]));
+    let mut id = [b'='; 16];
+    for byte in &mut id[..15] {
+        *byte = ALPHABET[(bits & 63) as usize];
         bits >>= 6;
     }
-    id.push('=');
-    id
+    ExtendedId(id)
 }
 
 /// Completes once the shutdown flag is set.
@@ -764,8 +765,13 @@ mod tests {
     #[test]
     fn extended_ids_look_like_aws() {
         let id = extended_request_id();
-        assert_eq!(id.len(), 16);
-        assert!(id.ends_with('='));
+        assert_eq!(id.as_str().len(), 16);
+        assert!(id.as_str().ends_with('='));
+        assert!(
+            id.as_str()[..15]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+        );
         assert_ne!(id, extended_request_id());
     }
 

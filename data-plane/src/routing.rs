@@ -52,6 +52,10 @@ pub const DEFAULT_BASE_DOMAIN: &str = "localhost";
 pub const MAX_PATH_LEN: usize = 10_240;
 
 const PATH_FORM_PREFIX: &str = "/restapis/";
+
+/// The maps here are built from configuration and only looked up by
+/// requests (which cannot add keys to collide), so a fast hash will do.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 const PATH_FORM_MARKER: &str = "_user_request_";
 
 /// Why a stage could not be compiled or added to a table.
@@ -90,7 +94,7 @@ pub enum BuildErrorKind {
 #[derive(Debug)]
 pub struct RoutingTable {
     /// Lowercased API id → its stages (a handful, so a list searched by name).
-    apis: HashMap<Box<str>, Vec<Arc<CompiledStage>>>,
+    apis: Map<Box<str>, Vec<Arc<CompiledStage>>>,
     /// `.execute-api.{base_domain}`, lowercased.
     host_suffix: Box<str>,
 }
@@ -197,7 +201,7 @@ pub struct RouteInfo {
 
 #[derive(Debug, Default)]
 struct Node {
-    literals: HashMap<Box<str>, Node>,
+    literals: Map<Box<str>, Node>,
     param: Option<(Box<str>, Box<Node>)>,
     /// A greedy segment is always last, so it carries methods and no children.
     greedy: Option<(Box<str>, Methods)>,
@@ -550,8 +554,8 @@ impl RoutingTable {
             format!(".execute-api.{base}").into()
         };
         let stages = stages.into_iter();
-        let mut apis: HashMap<Box<str>, Vec<Arc<CompiledStage>>> =
-            HashMap::with_capacity(stages.size_hint().0);
+        let mut apis: Map<Box<str>, Vec<Arc<CompiledStage>>> =
+            Map::with_capacity_and_hasher(stages.size_hint().0, Default::default());
         for stage in stages {
             let api_id = stage.api_id();
             let by_name = if api_id.bytes().any(|b| b.is_ascii_uppercase()) {

@@ -59,7 +59,7 @@ impl StageRuntime {
         let gateway_responses =
             GatewayResponses::compile(&snapshot.deployment.gateway_responses, vars)?;
         let auth = crate::auth::StageAuth::compile(snapshot, services)?;
-        let limits = crate::throttle::StageLimits::compile(snapshot);
+        let limits = crate::throttle::StageLimits::compile(snapshot, &services.auth.region);
         let validation = crate::validation::StageValidation::compile(&snapshot.deployment);
         Ok(Self {
             integrations,

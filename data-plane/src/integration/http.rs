@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ::http::header::{self, HeaderValue};
-use ::http::uri::Scheme;
+use ::http::uri::{Authority, PathAndQuery, Scheme};
 use ::http::{HeaderMap, HeaderName, Method, Request, Response, Uri};
 use apigw_proto::gateway_response::ResponseType;
 use http_body_util::{BodyExt, Full, Limited};
@@ -27,7 +27,7 @@ use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode
 use serde_json::Value;
 
 use super::mapping::{RequestView, ResponseView, Side, ValueSource, header_name};
-use super::{Call, Integration, IntegrationResponses, StageEnv, timeout};
+use super::{Call, Forwarded, Integration, IntegrationResponses, StageEnv, timeout};
 use crate::binary::{BinaryMediaTypes, ContentHandling};
 use crate::body::Body;
 use crate::gateway_response::{GatewayError, string_map};
@@ -127,6 +127,23 @@ impl UriTemplate {
         Ok(Self(parts))
     }
 
+    /// `http://{authority}` split off a template whose first part fixes it
+    /// and whose path then begins: the authority and the path's template.
+    fn split_origin(&self) -> Option<(Authority, UriTemplate)> {
+        let Some(UriPart::Text(first)) = self.0.first() else {
+            return None;
+        };
+        let rest = first.strip_prefix("http://")?;
+        let end = rest.find(['/', '?', '#'])?;
+        if rest.as_bytes()[end] != b'/' {
+            return None;
+        }
+        let authority = Authority::try_from(&rest[..end]).ok()?;
+        let mut parts = self.0.clone();
+        parts[0] = UriPart::Text(rest[end..].into());
+        Some((authority, Self(parts)))
+    }
+
     fn sample(&self) -> String {
         self.0
             .iter()
@@ -151,7 +168,11 @@ pub struct HttpIntegration {
     proxy: bool,
     /// `None` for `ANY`: the caller's method.
     method: Option<Method>,
+    /// The whole `uri`, or only its path and query when `origin` is known.
     uri: UriTemplate,
+    /// The backend's authority when the template fixes it (`http://host:port/…`
+    /// with no placeholder before the path): parsed once, not per request.
+    origin: Option<Authority>,
     timeout: Duration,
     mappings: RequestMappings,
     responses: IntegrationResponses,
@@ -235,10 +256,15 @@ impl HttpIntegration {
                 )));
             }
         }
+        let (origin, uri) = match uri.split_origin() {
+            Some((authority, path)) => (Some(authority), path),
+            None => (None, uri),
+        };
         Ok(Integration::Http(Self {
             proxy,
             method,
             uri,
+            origin,
             timeout,
             mappings,
             responses,
@@ -310,7 +336,7 @@ impl HttpIntegration {
             .map_err(|_| GatewayError::new(ResponseType::ApiConfigurationError))?;
         if self.proxy {
             proxy_headers(call.headers, request.headers_mut());
-            forwarded_headers(request.headers_mut(), call.client_ip, call.local_port);
+            forwarded_headers(request.headers_mut(), call.caller);
         } else {
             let headers = request.headers_mut();
             if let Some(ct) = call.headers.get(header::CONTENT_TYPE) {
@@ -488,8 +514,27 @@ impl HttpIntegration {
             }
             uri.push_str(&extra);
         }
-        Uri::try_from(uri).map_err(|_| GatewayError::new(ResponseType::ApiConfigurationError))
+        let uri = match &self.origin {
+            Some(authority) => absolute(authority, uri),
+            None => Uri::try_from(uri).ok(),
+        };
+        uri.ok_or_else(|| GatewayError::new(ResponseType::ApiConfigurationError))
     }
+}
+
+/// `http://{authority}{path}`, as `Uri::try_from` would parse the whole
+/// string (`path` begins with `/`), without parsing the authority again.
+fn absolute(authority: &Authority, path: String) -> Option<Uri> {
+    // `Uri`'s own length limit on the whole string.
+    const MAX_URI_LEN: usize = u16::MAX as usize - 1;
+    if "http://".len() + authority.as_str().len() + path.len() > MAX_URI_LEN {
+        return None;
+    }
+    let mut parts = ::http::uri::Parts::default();
+    parts.scheme = Some(Scheme::HTTP);
+    parts.authority = Some(authority.clone());
+    parts.path_and_query = Some(PathAndQuery::try_from(path).ok()?);
+    Uri::from_parts(parts).ok()
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the proxy.
@@ -508,44 +553,48 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 /// Headers named in `Connection` are hop-by-hop too. `close` and
 /// `keep-alive` (the usual values) are skipped: nothing to add, no allocation.
 fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|n| !n.eq_ignore_ascii_case("close") && !n.eq_ignore_ascii_case("keep-alive"))
-        .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
-        .collect()
+    let usual =
+        |n: &[u8]| n.eq_ignore_ascii_case(b"close") || n.eq_ignore_ascii_case(b"keep-alive");
+    let mut listed = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        // Only visible ASCII (as `to_str` accepts), so ASCII trimming is all there is.
+        if usual(value.as_bytes()) || value.to_str().is_err() {
+            continue;
+        }
+        for name in value.as_bytes().split(|&b| b == b',') {
+            let name = name.trim_ascii();
+            if usual(name) {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(name) {
+                listed.push(name);
+            }
+        }
+    }
+    listed
 }
 
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    for name in connection_listed(headers) {
-        headers.remove(name);
+    // One pass over the names finds what must go; a typical backend answer
+    // has only `Connection: keep-alive`, one removal instead of a lookup per
+    // hop-by-hop name. Others are rare: a vector only when there are some.
+    let mut connection = false;
+    let mut others: Vec<HeaderName> = Vec::new();
+    for name in headers.keys() {
+        if name == header::CONNECTION {
+            connection = true;
+        } else if is_hop_by_hop(name) {
+            others.push(name.clone());
+        }
     }
-    // By name (a lookup each) rather than collecting the matches: no
-    // allocation on every proxied response.
-    for name in [
-        header::CONNECTION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-    ] {
-        headers.remove(name);
-    }
-    headers.remove("keep-alive");
-    if headers.keys().any(|n| n.as_str().starts_with("proxy-")) {
-        let proxy: Vec<HeaderName> = headers
-            .keys()
-            .filter(|n| n.as_str().starts_with("proxy-"))
-            .cloned()
-            .collect();
-        for name in proxy {
+    if connection {
+        for name in connection_listed(headers) {
             headers.remove(name);
         }
+        headers.remove(header::CONNECTION);
+    }
+    for name in others {
+        headers.remove(name);
     }
 }
 
@@ -567,25 +616,22 @@ fn proxy_headers(from: &HeaderMap, to: &mut HeaderMap) {
     }
 }
 
-fn forwarded_headers(headers: &mut HeaderMap, client_ip: &str, local_port: u16) {
-    let xff = HeaderName::from_static("x-forwarded-for");
-    let value = match headers.get(&xff).and_then(|v| v.to_str().ok()) {
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+
+fn forwarded_headers(headers: &mut HeaderMap, caller: &Forwarded) {
+    let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(existing) if !existing.trim().is_empty() => {
-            HeaderValue::from_str(&format!("{existing}, {client_ip}"))
+            HeaderValue::from_str(&format!("{existing}, {}", caller.ip)).ok()
         }
-        _ => HeaderValue::from_str(client_ip),
+        _ => caller.for_value.clone(),
     };
-    if let Ok(value) = value {
-        headers.insert(xff, value);
+    if let Some(value) = value {
+        headers.insert(X_FORWARDED_FOR, value);
     }
-    headers.insert(
-        HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static("http"),
-    );
-    headers.insert(
-        HeaderName::from_static("x-forwarded-port"),
-        HeaderValue::from(local_port),
-    );
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PORT, caller.port_value.clone());
 }
 
 #[cfg(test)]
@@ -644,5 +690,83 @@ mod tests {
         let names: Vec<_> = to.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["x-kept", "accept"]);
         assert_eq!(to.get_all("x-kept").iter().count(), 2);
+    }
+
+    #[test]
+    fn a_fixed_origin_is_parsed_once_and_gives_the_same_uris() {
+        let vars = BTreeMap::new();
+        for (template, expect) in [
+            ("http://127.0.0.1:8080/{proxy}", Some("127.0.0.1:8080")),
+            ("http://u:p@backend/pets/{id}?a=1", Some("u:p@backend")),
+            ("http://backend/", Some("backend")),
+            ("http://backend", None),
+            ("http://backend?x=1", None),
+            ("http://{host}/x", None),
+            ("http://back{x}end/", None),
+            ("HTTP://backend/", None),
+        ] {
+            let t = UriTemplate::parse(template, &vars).unwrap();
+            let split = t.split_origin();
+            assert_eq!(
+                split.as_ref().map(|(a, _)| a.as_str()),
+                expect,
+                "{template}"
+            );
+            if let Some((authority, path)) = split {
+                let full = t.sample();
+                let built = absolute(&authority, path.sample()).unwrap();
+                assert_eq!(built, Uri::try_from(full.as_str()).unwrap(), "{template}");
+                assert_eq!(built.to_string(), full);
+            }
+        }
+        let authority = Authority::from_static("backend:80");
+        assert_eq!(
+            absolute(&authority, "/a b".into()),
+            Uri::try_from("http://backend:80/a b").ok()
+        );
+        assert!(absolute(&authority, format!("/{}", "a".repeat(70_000))).is_none());
+    }
+
+    #[test]
+    fn hop_by_hop_headers_leave_backend_answers() {
+        let mut headers = HeaderMap::new();
+        for (n, v) in [
+            ("content-type", "text/plain"),
+            ("connection", "keep-alive, x-secret"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret", "1"),
+            ("proxy-foo", "2"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "h2c"),
+            ("x-kept", "yes"),
+        ] {
+            headers.append(n, v.parse().unwrap());
+        }
+        headers.append("x-kept", "twice".parse().unwrap());
+        strip_hop_by_hop(&mut headers);
+        let names: Vec<_> = headers.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["content-type", "x-kept"]);
+        assert_eq!(headers.get_all("x-kept").iter().count(), 2);
+
+        // The usual answer: only `Connection` goes.
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, "keep-alive".parse().unwrap());
+        headers.insert(header::CONTENT_LENGTH, "3".parse().unwrap());
+        strip_hop_by_hop(&mut headers);
+        let names: Vec<_> = headers.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["content-length"]);
+    }
+
+    #[test]
+    fn forwarded_headers_name_the_caller() {
+        let caller = Forwarded::new("10.1.2.3", 8080);
+        let mut headers = HeaderMap::new();
+        forwarded_headers(&mut headers, &caller);
+        assert_eq!(headers["x-forwarded-for"], "10.1.2.3");
+        assert_eq!(headers["x-forwarded-port"], "8080");
+        assert_eq!(headers["x-forwarded-proto"], "http");
+        headers.insert("x-forwarded-for", "192.0.2.1".parse().unwrap());
+        forwarded_headers(&mut headers, &caller);
+        assert_eq!(headers["x-forwarded-for"], "192.0.2.1, 10.1.2.3");
     }
 }

@@ -878,12 +878,15 @@ impl LambdaIntegration {
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
         {
-            Some(earlier) => Cow::Owned(format!("{earlier}, {}", call.client_ip)),
-            None => Cow::Borrowed(call.client_ip),
+            Some(earlier) => Cow::Owned(format!("{earlier}, {}", call.caller.ip)),
+            None => Cow::Borrowed(&*call.caller.ip),
         };
         headers.push(("x-amzn-trace-id", Cow::Borrowed(trace)));
         headers.push(("x-forwarded-for", forwarded_for));
-        headers.push(("x-forwarded-port", Cow::Owned(call.local_port.to_string())));
+        headers.push((
+            "x-forwarded-port",
+            Cow::Owned(call.caller.local_port.to_string()),
+        ));
         headers.push(("x-forwarded-proto", Cow::Borrowed("http")));
         let request = ProxyRequest {
             method: call.method.as_str(),

@@ -65,9 +65,33 @@ pub struct Call<'a> {
     pub headers: &'a HeaderMap,
     pub body: Bytes,
     pub client: &'a BackendClient,
-    /// The caller's IP address, for `X-Forwarded-For`.
-    pub client_ip: &'a str,
+    /// The caller's end of the connection, for `X-Forwarded-*`.
+    pub caller: &'a Forwarded,
+}
+
+/// The caller's end of a connection, formatted once per connection for the
+/// `X-Forwarded-*` headers integrations add.
+#[derive(Debug, Clone)]
+pub struct Forwarded {
+    /// The caller's IP address.
+    pub ip: Box<str>,
+    /// The port the caller connected to.
     pub local_port: u16,
+    /// `ip` as a header value (`None` if it cannot be one).
+    pub for_value: Option<HeaderValue>,
+    /// `local_port` as a header value.
+    pub port_value: HeaderValue,
+}
+
+impl Forwarded {
+    pub fn new(ip: &str, local_port: u16) -> Self {
+        Self {
+            ip: ip.into(),
+            local_port,
+            for_value: HeaderValue::from_str(ip).ok(),
+            port_value: HeaderValue::from(local_port),
+        }
+    }
 }
 
 /// Clients a node shares between the integrations it compiles.

@@ -249,9 +249,19 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
+    /// When the test backend closes a connection.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Close {
+        Never,
+        /// After each answer, which says `Connection: close`.
+        Announced,
+        /// After each answer, without saying so.
+        Silently,
+    }
+
     /// A keep-alive backend that answers every request with `ok` and counts
     /// the connections it accepted.
-    async fn backend(close_after_each: bool) -> (String, Arc<AtomicUsize>) {
+    async fn backend(close: Close) -> (String, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -271,17 +281,17 @@ mod tests {
                         seen.extend_from_slice(&buf[..n]);
                         while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
                             seen.drain(..end + 4);
-                            let close = if close_after_each {
+                            let header = if close == Close::Announced {
                                 "Connection: close\r\n"
                             } else {
                                 ""
                             };
                             let answer =
-                                format!("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n{close}\r\nok");
+                                format!("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n{header}\r\nok");
                             if stream.write_all(answer.as_bytes()).await.is_err() {
                                 return;
                             }
-                            if close_after_each {
+                            if close != Close::Never {
                                 return;
                             }
                         }
@@ -301,7 +311,7 @@ mod tests {
 
     #[tokio::test]
     async fn reuses_a_connection_once_the_body_is_read() {
-        let (url, accepted) = backend(false).await;
+        let (url, accepted) = backend(Close::Never).await;
         let client = BackendClient::new();
         for _ in 0..5 {
             assert_eq!(get(&client, &url).await, "ok");
@@ -311,19 +321,21 @@ mod tests {
 
     #[tokio::test]
     async fn replaces_connections_the_backend_closed() {
-        let (url, accepted) = backend(true).await;
-        let client = BackendClient::new();
-        for _ in 0..3 {
-            assert_eq!(get(&client, &url).await, "ok");
-            // Let the connection task see the close.
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        for close in [Close::Announced, Close::Silently] {
+            let (url, accepted) = backend(close).await;
+            let client = BackendClient::new();
+            for _ in 0..3 {
+                assert_eq!(get(&client, &url).await, "ok");
+                // Let the connection task see the close.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            assert_eq!(accepted.load(Ordering::SeqCst), 3);
         }
-        assert_eq!(accepted.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
     async fn an_unread_body_does_not_return_its_connection() {
-        let (url, accepted) = backend(false).await;
+        let (url, accepted) = backend(Close::Never).await;
         let client = BackendClient::new();
         let request = Request::get(url.as_str())
             .body(Full::new(Bytes::new()))

@@ -1,8 +1,11 @@
 //! Per-stage limit descriptors, compiled once when a stage's configuration
 //! loads: for each route, whether it needs an API key and which stage or
 //! method bucket it draws from; the stage's usage plans with their
-//! per-method overrides; and the admitted key digests.
+//! per-method overrides; the admitted key digests; and the bucket keys a
+//! request without an API key uses, formatted for the node's region so the
+//! request path formats none.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -57,6 +60,41 @@ pub struct StageLevel {
     pub rate: Rate,
 }
 
+/// The bucket keys that do not depend on the caller's API key or the day,
+/// formatted once per stage for one region (see [`StageLimits::keys_for`]).
+#[derive(Debug, Clone, Default)]
+pub struct BucketKeys {
+    pub region: Box<str>,
+    /// `{account}:region`.
+    pub prefix: Box<str>,
+    /// The tenant's account-level bucket.
+    pub account: Box<str>,
+    /// A key of the tenant never written, for unused script slots.
+    pub unused: Box<str>,
+    /// Parallel to the routes: the full key of the route's stage or method bucket.
+    pub stage: Box<[Option<Box<str>>]>,
+}
+
+impl BucketKeys {
+    pub fn new(account_id: &str, region: &str, routes: &[RouteLimits]) -> Self {
+        let prefix = apigw_proto::usage::prefix(account_id, region);
+        Self {
+            region: region.into(),
+            account: format!("{prefix}:g:a").into(),
+            unused: format!("{prefix}:-").into(),
+            stage: routes
+                .iter()
+                .map(|r| {
+                    r.stage_level
+                        .as_ref()
+                        .map(|s| format!("{prefix}:g:{}", s.suffix).into())
+                })
+                .collect(),
+            prefix: prefix.into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RouteLimits {
     pub api_key_required: bool,
@@ -88,6 +126,8 @@ pub struct StageLimits {
     pub plans: Box<[PlanLimits]>,
     /// Hex SHA-256 of a key value → the key and its plan for this stage.
     pub keys: HashMap<Box<str>, KeyRef>,
+    /// Bucket keys for the region the stage was compiled in.
+    pub bucket_keys: BucketKeys,
 }
 
 /// `methodSettings` keys name a method as `{path without leading /}/{METHOD}`,
@@ -109,7 +149,8 @@ fn setting_rate(setting: &Value) -> Option<Rate> {
 }
 
 impl StageLimits {
-    pub fn compile(snapshot: &StageSnapshot) -> Self {
+    /// Compiles `snapshot`'s limits, with bucket keys for a node in `region`.
+    pub fn compile(snapshot: &StageSnapshot, region: &str) -> Self {
         let deployment = &snapshot.deployment;
         let (api, stage) = (&deployment.api_id, &snapshot.stage_name);
         let mut per_method: HashMap<(String, String), Rate> = HashMap::new();
@@ -179,11 +220,23 @@ impl StageLimits {
                 }
             })
             .collect();
+        let routes: Box<[RouteLimits]> = routes;
         Self {
             account_id: deployment.account_id.as_str().into(),
+            bucket_keys: BucketKeys::new(&deployment.account_id, region, &routes),
             routes,
             plans,
             keys,
+        }
+    }
+
+    /// The bucket keys for `region`: those compiled in, unless the limiter
+    /// runs for another region than the stage was compiled for.
+    pub fn keys_for(&self, region: &str) -> Cow<'_, BucketKeys> {
+        if *self.bucket_keys.region == *region {
+            Cow::Borrowed(&self.bucket_keys)
+        } else {
+            Cow::Owned(BucketKeys::new(&self.account_id, region, &self.routes))
         }
     }
 }
@@ -211,6 +264,70 @@ mod tests {
             Some(("/".into(), "GET".into()))
         );
         assert_eq!(normalise_setting_key("GET"), None);
+    }
+
+    #[test]
+    fn bucket_keys_are_formatted_once_per_stage_and_region() {
+        use std::collections::BTreeMap;
+
+        use apigw_proto::snapshot::{ApiSettings, DeploymentSnapshot, Route};
+        use serde_json::json;
+
+        let route = |path: &str| Route {
+            resource_id: path.into(),
+            path: path.into(),
+            http_method: "GET".into(),
+            method: json!({"httpMethod": "GET"}),
+        };
+        let snapshot = StageSnapshot {
+            stage_name: "prod".into(),
+            variables: BTreeMap::new(),
+            method_settings: BTreeMap::from([
+                (
+                    "~1a/GET".to_string(),
+                    json!({"throttlingRateLimit": 1.0, "throttlingBurstLimit": 2}),
+                ),
+                (
+                    "*/*".to_string(),
+                    json!({"throttlingRateLimit": 5.0, "throttlingBurstLimit": 5}),
+                ),
+            ]),
+            deployment: DeploymentSnapshot {
+                account_id: "123456789012".into(),
+                api_id: "api1".into(),
+                deployment_id: "d1".into(),
+                created_epoch_seconds: 0,
+                api: ApiSettings::default(),
+                routes: vec![route("/a"), route("/b")],
+                gateway_responses: BTreeMap::new(),
+                models: BTreeMap::new(),
+                request_validators: BTreeMap::new(),
+                authorizers: BTreeMap::new(),
+            },
+            usage_plans: Vec::new(),
+        };
+        let limits = StageLimits::compile(&snapshot, "eu-west-1");
+        let keys = limits.keys_for("eu-west-1");
+        assert!(matches!(keys, Cow::Borrowed(_)));
+        assert_eq!(&*keys.prefix, "{123456789012}:eu-west-1");
+        assert_eq!(&*keys.account, "{123456789012}:eu-west-1:g:a");
+        assert_eq!(&*keys.unused, "{123456789012}:eu-west-1:-");
+        assert_eq!(
+            keys.stage.iter().map(|k| k.as_deref()).collect::<Vec<_>>(),
+            [
+                Some("{123456789012}:eu-west-1:g:m:api1:prod:GET /a"),
+                Some("{123456789012}:eu-west-1:g:s:api1:prod"),
+            ]
+        );
+        // A limiter in another region than the stage was compiled for still
+        // gets that region's keys.
+        let other = limits.keys_for("us-east-1");
+        assert!(matches!(other, Cow::Owned(_)));
+        assert_eq!(&*other.account, "{123456789012}:us-east-1:g:a");
+        assert_eq!(
+            other.stage[1].as_deref(),
+            Some("{123456789012}:us-east-1:g:s:api1:prod")
+        );
     }
 
     #[test]

@@ -6,14 +6,17 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::{Check, Outcome};
+use super::{Check, MAX_LEVELS, Outcome};
+
+/// Keys are ours (bucket names), not attacker-chosen: a fast hash will do.
+type Hasher = foldhash::fast::RandomState;
 
 #[derive(Debug, Default)]
 struct State {
     /// Theoretical arrival time (µs since `origin`) per bucket key.
-    tat: HashMap<String, u64>,
+    tat: HashMap<String, u64, Hasher>,
     /// Counter values (quota and daily usage) per key.
-    counters: HashMap<String, i64>,
+    counters: HashMap<String, i64, Hasher>,
 }
 
 #[derive(Debug)]
@@ -37,7 +40,7 @@ impl LocalBuckets {
     }
 
     /// Decides `check` at `now_us`, with every rate split by `share`.
-    pub fn decide(&self, check: &Check, now_us: u64, share: u32) -> Outcome {
+    pub fn decide(&self, check: &Check<'_>, now_us: u64, share: u32) -> Outcome {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(quota) = &check.quota {
             let limit = if share > 1 {
@@ -49,25 +52,25 @@ impl LocalBuckets {
                 return Outcome::QuotaExceeded;
             }
         }
-        let mut next = Vec::with_capacity(check.levels.len());
-        for level in &check.levels {
+        let mut next = [0u64; MAX_LEVELS];
+        for (level, next) in check.levels.iter().zip(&mut next) {
             let rate = level.rate.share(share);
             if rate.interval_us == 0 {
                 return Outcome::Throttled;
             }
-            let tat = state.tat.get(&level.key).copied().unwrap_or(0).max(now_us);
+            let tat = state.tat.get(&*level.key).copied().unwrap_or(0).max(now_us);
             let new_tat = tat + rate.interval_us;
             if new_tat - now_us > rate.burst * rate.interval_us {
                 return Outcome::Throttled;
             }
-            next.push(new_tat);
+            *next = new_tat;
         }
         for (level, tat) in check.levels.iter().zip(next) {
             // In place when the bucket exists: no key copy on the hot path.
-            match state.tat.get_mut(level.key.as_str()) {
+            match state.tat.get_mut(&*level.key) {
                 Some(slot) => *slot = tat,
                 None => {
-                    state.tat.insert(level.key.clone(), tat);
+                    state.tat.insert(level.key.to_string(), tat);
                 }
             }
         }
@@ -98,18 +101,12 @@ impl LocalBuckets {
 #[cfg(test)]
 mod tests {
     use super::super::limits::Rate;
-    use super::super::{Level, QuotaCheck};
+    use super::super::{Level, Levels, QuotaCheck};
     use super::*;
 
-    fn check(levels: &[(&str, Rate)], quota: Option<i64>) -> Check {
-        Check {
-            levels: levels
-                .iter()
-                .map(|(k, r)| Level {
-                    key: (*k).into(),
-                    rate: *r,
-                })
-                .collect(),
+    fn check(levels: &[(&'static str, Rate)], quota: Option<i64>) -> Check<'static> {
+        let mut check = Check {
+            levels: Levels::default(),
             quota: quota.map(|limit| QuotaCheck {
                 key: "q".into(),
                 limit,
@@ -117,7 +114,14 @@ mod tests {
             }),
             daily: Some("d".into()),
             unused_key: "-".into(),
+        };
+        for (k, r) in levels {
+            check.levels.push(Level {
+                key: (*k).into(),
+                rate: *r,
+            });
         }
+        check
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod limits;
 mod local;
 mod redis_backend;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -30,7 +31,7 @@ use prometheus_client::registry::Registry;
 use redis::aio::ConnectionManager;
 use sha2::{Digest, Sha256};
 
-pub use limits::{Rate, StageLimits};
+pub use limits::{BucketKeys, Rate, StageLimits};
 use local::LocalBuckets;
 use redis_backend::RedisBackend;
 
@@ -92,9 +93,41 @@ impl Default for ThrottleConfig {
 
 /// One bucket a request must fit in.
 #[derive(Debug, Clone)]
-pub struct Level {
-    pub key: String,
+pub struct Level<'k> {
+    /// Borrowed from the stage's compiled limits where it can be.
+    pub key: Cow<'k, str>,
     pub rate: Rate,
+}
+
+/// The most levels one request draws from: the plan (or its method
+/// override), the stage (or method), the account.
+pub const MAX_LEVELS: usize = 3;
+
+/// A request's levels, in order, held inline (no allocation per request).
+#[derive(Debug, Clone, Default)]
+pub struct Levels<'k> {
+    items: [Option<Level<'k>>; MAX_LEVELS],
+    len: usize,
+}
+
+impl<'k> Levels<'k> {
+    /// Adds a level; more than [`MAX_LEVELS`] is a bug in the caller.
+    pub fn push(&mut self, level: Level<'k>) {
+        self.items[self.len] = Some(level);
+        self.len += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Level<'k>> {
+        self.items[..self.len].iter().flatten()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -106,13 +139,13 @@ pub struct QuotaCheck {
 
 /// Everything one request is decided on.
 #[derive(Debug, Clone, Default)]
-pub struct Check {
-    pub levels: Vec<Level>,
+pub struct Check<'k> {
+    pub levels: Levels<'k>,
     pub quota: Option<QuotaCheck>,
     /// The per-day usage counter of the request's key, if it has one.
     pub daily: Option<String>,
     /// A key of the tenant never written, passed for unused script slots.
-    pub unused_key: String,
+    pub unused_key: Cow<'k, str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,10 +287,11 @@ impl Throttle {
         };
         // The admitted key's id, for `$context.identity.apiKeyId`.
         let mut key_id = None;
-        let prefix = names::prefix(&limits.account_id, &self.config.region);
+        let keys = limits.keys_for(&self.config.region);
+        let keys = &*keys;
+        let prefix = &keys.prefix;
         let mut check = Check {
-            levels: Vec::with_capacity(3),
-            unused_key: format!("{prefix}:-"),
+            unused_key: Cow::Borrowed(&keys.unused),
             ..Default::default()
         };
         if route.api_key_required {
@@ -275,13 +309,13 @@ impl Throttle {
             let plan = &limits.plans[key.plan];
             match plan.method.get(route_index).copied().flatten() {
                 Some(rate) => check.levels.push(Level {
-                    key: format!("{prefix}:g:pm:{}:{}:{route_index}", plan.id, key.id),
+                    key: format!("{prefix}:g:pm:{}:{}:{route_index}", plan.id, key.id).into(),
                     rate,
                 }),
                 None => {
                     if let Some(rate) = plan.throttle {
                         check.levels.push(Level {
-                            key: format!("{prefix}:g:p:{}:{}", plan.id, key.id),
+                            key: format!("{prefix}:g:p:{}:{}", plan.id, key.id).into(),
                             rate,
                         });
                     }
@@ -311,14 +345,14 @@ impl Throttle {
                 &today.to_string(),
             ));
         }
-        if let Some(stage) = &route.stage_level {
+        if let (Some(stage), Some(Some(key))) = (&route.stage_level, keys.stage.get(route_index)) {
             check.levels.push(Level {
-                key: format!("{prefix}:g:{}", stage.suffix),
+                key: Cow::Borrowed(key),
                 rate: stage.rate,
             });
         }
         check.levels.push(Level {
-            key: format!("{prefix}:g:a"),
+            key: Cow::Borrowed(&keys.account),
             rate: self.account,
         });
         match self.decide(&check).await {
@@ -328,7 +362,7 @@ impl Throttle {
         }
     }
 
-    async fn decide(&self, check: &Check) -> Outcome {
+    async fn decide(&self, check: &Check<'_>) -> Outcome {
         let now_us = self.local.now_us();
         let Some(redis) = &self.redis else {
             return self.local.decide(check, now_us, 1);
@@ -402,7 +436,7 @@ impl Throttle {
     async fn redis_decide(
         &self,
         redis: &Redis,
-        check: &Check,
+        check: &Check<'_>,
     ) -> Result<Outcome, redis::RedisError> {
         let mut connection = self.connection(redis).await?;
         // The manager reconnects by itself; a call during an outage fails
@@ -573,7 +607,7 @@ mod tests {
     async fn keys_plans_quotas_and_method_settings() {
         let throttle =
             Throttle::new(ThrottleConfig::default(), ThrottleMetrics::default()).unwrap();
-        let limits = StageLimits::compile(&snapshot());
+        let limits = StageLimits::compile(&snapshot(), "us-east-1");
         // Missing and unknown keys are refused before any bucket.
         assert_eq!(
             throttle.check(&limits, 0, &headers(None)).await.map(drop),
@@ -660,7 +694,7 @@ mod tests {
             ..Default::default()
         };
         let throttle = Throttle::new(config, ThrottleMetrics::default()).unwrap();
-        let limits = StageLimits::compile(&snapshot());
+        let limits = StageLimits::compile(&snapshot(), "us-east-1");
         assert_eq!(
             throttle.check(&limits, 1, &headers(None)).await.map(drop),
             Ok(())
@@ -684,7 +718,7 @@ mod tests {
         .unwrap();
         let mut snap = snapshot();
         snap.deployment.account_id = format!("t{}", uuid::Uuid::new_v4().simple());
-        let limits = StageLimits::compile(&snap);
+        let limits = StageLimits::compile(&snap, "us-east-1");
         let mut outcomes = Vec::new();
         for _ in 0..4 {
             outcomes.push(
@@ -769,7 +803,7 @@ mod tests {
                 ..Default::default()
             };
             let throttle = Throttle::new(config, metrics.clone()).unwrap();
-            let limits = StageLimits::compile(&snapshot());
+            let limits = StageLimits::compile(&snapshot(), "us-east-1");
             assert_eq!(
                 throttle.check(&limits, 1, &headers(None)).await.map(drop),
                 expect

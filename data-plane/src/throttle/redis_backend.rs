@@ -77,12 +77,12 @@ impl RedisBackend {
     pub async fn decide(
         &self,
         connection: &mut ConnectionManager,
-        check: &Check,
+        check: &Check<'_>,
     ) -> Result<Outcome, redis::RedisError> {
         let mut invocation = self.script.prepare_invoke();
         invocation.arg(check.levels.len());
-        for level in &check.levels {
-            invocation.key(&level.key);
+        for level in check.levels.iter() {
+            invocation.key(&*level.key);
             invocation.arg(level.rate.interval_us).arg(level.rate.burst);
         }
         match &check.quota {
@@ -91,7 +91,7 @@ impl RedisBackend {
                 invocation.arg(q.limit).arg(q.ttl_seconds);
             }
             None => {
-                invocation.key(&check.unused_key);
+                invocation.key(&*check.unused_key);
                 invocation.arg(-1).arg(0);
             }
         }
@@ -101,7 +101,7 @@ impl RedisBackend {
                 invocation.arg(apigw_proto::usage::DAILY_TTL_SECONDS);
             }
             None => {
-                invocation.key(&check.unused_key);
+                invocation.key(&*check.unused_key);
                 invocation.arg(0);
             }
         }
