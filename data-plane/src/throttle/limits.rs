@@ -305,6 +305,7 @@ mod tests {
                 authorizers: BTreeMap::new(),
             },
             usage_plans: Vec::new(),
+            authorizer_cache_generation: 0,
         };
         let limits = StageLimits::compile(&snapshot, "eu-west-1");
         let keys = limits.keys_for("eu-west-1");
