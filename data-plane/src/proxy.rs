@@ -575,11 +575,13 @@ async fn pipeline<'r>(
     let view = authorized.attach(view);
     // API key, usage plan, quota and throttles (crate::throttle), before the body is read.
     let limits = stage.runtime().limits();
+    let api_key = if limits.key_from_authorizer {
+        view.context.usage_identifier_key
+    } else {
+        parts.headers.get("x-api-key").and_then(|v| v.to_str().ok())
+    };
     let admitted_key = match shared.runtime.throttle() {
-        Some(throttle) => match throttle
-            .check(limits, matched.route_index, &parts.headers)
-            .await
-        {
+        Some(throttle) => match throttle.check(limits, matched.route_index, api_key).await {
             Ok(key) => key,
             Err(rejection) => {
                 return render(responses, &crate::throttle::gateway_error(rejection), &view);
@@ -590,7 +592,7 @@ async fn pipeline<'r>(
     let mut view = view;
     if let Some(id) = admitted_key.as_deref() {
         view.context.api_key_id = Some(id);
-        view.context.api_key = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok());
+        view.context.api_key = api_key;
     }
     let body = match body.read(&parts.headers).await {
         Ok(body) => body,

@@ -144,10 +144,10 @@ def calls_of(calls: Path) -> list[dict]:
 
 
 def api_with_method(d: Deployment, echo_arn: str, *, policy: str | None = None, method_kw: dict | None = None,
-                    authorizer: dict | None = None) -> tuple[str, str | None]:  # fmt: skip
+                    authorizer: dict | None = None, api_kw: dict | None = None) -> tuple[str, str | None]:  # fmt: skip
     """An API with `GET /` and `GET /{proxy+}` → the echo function, optionally behind an authorizer."""
     c = d.client
-    api = c.create_rest_api(name=uid("auth-api"), **({"policy": policy} if policy else {}))
+    api = c.create_rest_api(name=uid("auth-api"), **({"policy": policy} if policy else {}), **(api_kw or {}))
     authorizer_id = None
     kw = dict(method_kw or {"authorizationType": "NONE"})
     if authorizer:
@@ -314,6 +314,32 @@ def test_token_authorizer_allows_denies_caches_and_passes_context(standalone, fu
         r = standalone.call(api_id, "/", headers={"Authorization": broken})
         assert r.status_code == 500, r.text
         assert r.headers["x-amzn-ErrorType"] == "AuthorizerConfigurationException"
+
+
+def test_api_key_source_authorizer_takes_the_usage_identifier_key(standalone, functions):
+    authorizer_arn, calls, echo = functions
+    api_id, _ = api_with_method(standalone, echo, authorizer=token_authorizer(authorizer_arn),
+                                method_kw={"apiKeyRequired": True}, api_kw={"apiKeySource": "AUTHORIZER"})  # fmt: skip
+    c = standalone.client
+    token = "allow-" + uid("k")
+    # The authorizer answers usageIdentifierKey "key-<token>": make that a key of a plan on the stage.
+    key = c.create_api_key(name=uid("key"), enabled=True, value="key-" + token)
+    plan = c.create_usage_plan(name=uid("plan"), apiStages=[{"apiId": api_id, "stage": "prod"}])
+    c.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+    deadline = time.monotonic() + 15
+    while True:
+        r = standalone.call(api_id, "/pets/1", headers={"Authorization": token})
+        if r.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)  # propagation polling (the plan republishes the stage)
+    assert r.status_code == 200, r.text
+    identity = r.json()["event"]["requestContext"]["identity"]
+    assert (identity["apiKey"], identity["apiKeyId"]) == ("key-" + token, key["id"])
+
+    # Another token's usageIdentifierKey is no key of the plan; the header is not the source here.
+    other = "allow-" + uid("k")
+    r = standalone.call(api_id, "/pets/1", headers={"Authorization": other, "x-api-key": "key-" + token})
+    assert (r.status_code, r.json(), r.headers["x-amzn-ErrorType"]) == (403, {"message": "Forbidden"}, "ForbiddenException")
 
 
 def test_token_validation_expression_and_no_cache(standalone, functions):

@@ -128,6 +128,9 @@ pub struct StageLimits {
     pub keys: HashMap<Box<str>, KeyRef>,
     /// Bucket keys for the region the stage was compiled in.
     pub bucket_keys: BucketKeys,
+    /// The API's `apiKeySource` is AUTHORIZER: a Lambda authorizer's
+    /// `usageIdentifierKey` is the key, not the `x-api-key` header.
+    pub key_from_authorizer: bool,
 }
 
 /// `methodSettings` keys name a method as `{path without leading /}/{METHOD}`,
@@ -227,6 +230,7 @@ impl StageLimits {
             routes,
             plans,
             keys,
+            key_from_authorizer: deployment.api.api_key_source == "AUTHORIZER",
         }
     }
 

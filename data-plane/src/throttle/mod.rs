@@ -24,7 +24,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use apigw_proto::usage::{self as names, Day};
 use arc_swap::ArcSwapOption;
-use http::HeaderMap;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -276,11 +275,13 @@ impl Throttle {
     }
 
     /// Decides a matched request: `Ok` lets it through.
+    /// `api_key` is the request's key from the API's key source (the
+    /// `x-api-key` header, or an authorizer's `usageIdentifierKey`).
     pub async fn check(
         &self,
         limits: &StageLimits,
         route_index: usize,
-        headers: &HeaderMap,
+        api_key: Option<&str>,
     ) -> Result<Option<Arc<str>>, Rejection> {
         let Some(route) = limits.routes.get(route_index) else {
             return Ok(None);
@@ -295,9 +296,7 @@ impl Throttle {
             ..Default::default()
         };
         if route.api_key_required {
-            let key = headers
-                .get("x-api-key")
-                .and_then(|v| v.to_str().ok())
+            let key = api_key
                 .filter(|v| !v.is_empty())
                 .ok_or(Rejection::InvalidApiKey)?;
             let digest = hex::encode(Sha256::digest(key.as_bytes()));
@@ -593,14 +592,6 @@ mod tests {
         }
     }
 
-    fn headers(key: Option<&str>) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        if let Some(k) = key {
-            h.insert("x-api-key", k.parse().unwrap());
-        }
-        h
-    }
-
     const KEY: &str = "a-valid-api-key-value-000";
 
     #[tokio::test]
@@ -610,70 +601,46 @@ mod tests {
         let limits = StageLimits::compile(&snapshot(), "us-east-1");
         // Missing and unknown keys are refused before any bucket.
         assert_eq!(
-            throttle.check(&limits, 0, &headers(None)).await.map(drop),
+            throttle.check(&limits, 0, None).await.map(drop),
             Err(Rejection::InvalidApiKey)
         );
         assert_eq!(
-            throttle
-                .check(&limits, 0, &headers(Some("nope")))
-                .await
-                .map(drop),
+            throttle.check(&limits, 0, Some("nope")).await.map(drop),
             Err(Rejection::InvalidApiKey)
         );
         // Plan bucket: burst 3, then throttled; an admitted call names its key.
         assert_eq!(
-            throttle.check(&limits, 0, &headers(Some(KEY))).await,
+            throttle.check(&limits, 0, Some(KEY)).await,
             Ok(Some(Arc::from("key1")))
         );
         for _ in 0..2 {
             assert_eq!(
-                throttle
-                    .check(&limits, 0, &headers(Some(KEY)))
-                    .await
-                    .map(drop),
+                throttle.check(&limits, 0, Some(KEY)).await.map(drop),
                 Ok(())
             );
         }
         assert_eq!(
-            throttle
-                .check(&limits, 0, &headers(Some(KEY)))
-                .await
-                .map(drop),
+            throttle.check(&limits, 0, Some(KEY)).await.map(drop),
             Err(Rejection::Throttled)
         );
         // The per-method override has its own, larger bucket; the quota (5/day) still counts.
         assert_eq!(
-            throttle
-                .check(&limits, 2, &headers(Some(KEY)))
-                .await
-                .map(drop),
+            throttle.check(&limits, 2, Some(KEY)).await.map(drop),
             Ok(())
         );
         assert_eq!(
-            throttle
-                .check(&limits, 2, &headers(Some(KEY)))
-                .await
-                .map(drop),
+            throttle.check(&limits, 2, Some(KEY)).await.map(drop),
             Ok(())
         );
         assert_eq!(
-            throttle
-                .check(&limits, 2, &headers(Some(KEY)))
-                .await
-                .map(drop),
+            throttle.check(&limits, 2, Some(KEY)).await.map(drop),
             Err(Rejection::QuotaExceeded)
         );
         // A method setting written `~1open/GET` limits `/open` (burst 2), no key needed.
+        assert_eq!(throttle.check(&limits, 1, None).await.map(drop), Ok(()));
+        assert_eq!(throttle.check(&limits, 1, None).await.map(drop), Ok(()));
         assert_eq!(
-            throttle.check(&limits, 1, &headers(None)).await.map(drop),
-            Ok(())
-        );
-        assert_eq!(
-            throttle.check(&limits, 1, &headers(None)).await.map(drop),
-            Ok(())
-        );
-        assert_eq!(
-            throttle.check(&limits, 1, &headers(None)).await.map(drop),
+            throttle.check(&limits, 1, None).await.map(drop),
             Err(Rejection::Throttled)
         );
         let today = throttle.today();
@@ -695,12 +662,9 @@ mod tests {
         };
         let throttle = Throttle::new(config, ThrottleMetrics::default()).unwrap();
         let limits = StageLimits::compile(&snapshot(), "us-east-1");
+        assert_eq!(throttle.check(&limits, 1, None).await.map(drop), Ok(()));
         assert_eq!(
-            throttle.check(&limits, 1, &headers(None)).await.map(drop),
-            Ok(())
-        );
-        assert_eq!(
-            throttle.check(&limits, 1, &headers(None)).await.map(drop),
+            throttle.check(&limits, 1, None).await.map(drop),
             Err(Rejection::Throttled)
         );
     }
@@ -721,12 +685,7 @@ mod tests {
         let limits = StageLimits::compile(&snap, "us-east-1");
         let mut outcomes = Vec::new();
         for _ in 0..4 {
-            outcomes.push(
-                throttle
-                    .check(&limits, 0, &headers(Some(KEY)))
-                    .await
-                    .map(drop),
-            );
+            outcomes.push(throttle.check(&limits, 0, Some(KEY)).await.map(drop));
         }
         assert_eq!(
             outcomes,
@@ -738,24 +697,15 @@ mod tests {
             "Redis must be reachable for this test"
         );
         assert_eq!(
-            throttle
-                .check(&limits, 2, &headers(Some(KEY)))
-                .await
-                .map(drop),
+            throttle.check(&limits, 2, Some(KEY)).await.map(drop),
             Ok(())
         );
         assert_eq!(
-            throttle
-                .check(&limits, 2, &headers(Some(KEY)))
-                .await
-                .map(drop),
+            throttle.check(&limits, 2, Some(KEY)).await.map(drop),
             Ok(())
         );
         assert_eq!(
-            throttle
-                .check(&limits, 2, &headers(Some(KEY)))
-                .await
-                .map(drop),
+            throttle.check(&limits, 2, Some(KEY)).await.map(drop),
             Err(Rejection::QuotaExceeded)
         );
         // Refused requests were not counted.
@@ -773,17 +723,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            throttle
-                .check(&limits, 2, &headers(Some(KEY)))
-                .await
-                .map(drop),
+            throttle.check(&limits, 2, Some(KEY)).await.map(drop),
             Ok(())
         );
         assert_eq!(
-            throttle
-                .check(&limits, 2, &headers(Some(KEY)))
-                .await
-                .map(drop),
+            throttle.check(&limits, 2, Some(KEY)).await.map(drop),
             Err(Rejection::QuotaExceeded)
         );
     }
@@ -804,10 +748,7 @@ mod tests {
             };
             let throttle = Throttle::new(config, metrics.clone()).unwrap();
             let limits = StageLimits::compile(&snapshot(), "us-east-1");
-            assert_eq!(
-                throttle.check(&limits, 1, &headers(None)).await.map(drop),
-                expect
-            );
+            assert_eq!(throttle.check(&limits, 1, None).await.map(drop), expect);
             assert_eq!(metrics.fallbacks.get(), 1);
             assert_eq!(metrics.redis_up.get(), 0);
         }
