@@ -204,13 +204,18 @@ pub async fn retract_stage(
     api_id: &str,
     stage_name: &str,
 ) -> StoreResult<Option<u64>> {
-    let key = stage_key(account_id, api_id, stage_name);
-    let Some(old) = config_store::get(conn, &key).await? else {
+    tombstone(conn, &stage_key(account_id, api_id, stage_name)).await
+}
+
+/// Writes a tombstone for the resource `key` with a new version; `None`
+/// when there was nothing live to remove.
+async fn tombstone(conn: &mut AnyConnection, key: &str) -> StoreResult<Option<u64>> {
+    let Some(old) = config_store::get(conn, key)
+        .await?
+        .filter(|r| r.body.is_some())
+    else {
         return Ok(None);
     };
-    if old.body.is_none() {
-        return Ok(None);
-    }
     let version = new_version(conn).await?;
     config_store::upsert(
         conn,
@@ -343,23 +348,7 @@ pub async fn publish_principal(
 ) -> StoreResult<Option<u64>> {
     let key = principal::resource_key(access_key_id);
     let Some(snapshot) = compute_principal(conn, access_key_id, today).await? else {
-        let Some(old) = config_store::get(conn, &key)
-            .await?
-            .filter(|r| r.body.is_some())
-        else {
-            return Ok(None);
-        };
-        let version = new_version(conn).await?;
-        config_store::upsert(
-            conn,
-            &ConfigResourceRow {
-                version,
-                body: None,
-                ..old
-            },
-        )
-        .await?;
-        return Ok(Some(as_version(version)));
+        return tombstone(conn, &key).await;
     };
     let body = serde_json::to_string(&snapshot)?;
     if let Some(old) = config_store::get(conn, &key).await?
