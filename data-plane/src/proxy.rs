@@ -545,10 +545,14 @@ async fn pipeline<'r>(
     let responses = runtime.stage(stage).map(|s| s.gateway_responses());
     // AWS_IAM signatures cover the body: on those routes it is read first.
     let mut body = RequestBody::Unread(incoming);
-    if runtime
+    if let Some(auth) = runtime
         .stage(stage)
-        .is_some_and(|s| s.auth().needs_body(matched.route_index))
+        .map(|s| s.auth())
+        .filter(|a| a.needs_body(matched.route_index))
     {
+        if let Err(error) = auth.precheck_signature(&parts, runtime.principals()) {
+            return render(responses, &error, &view);
+        }
         body = match body.read(&parts.headers).await {
             Ok(bytes) => RequestBody::Read(bytes),
             Err(error) => return render(responses, &error, &view),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -253,6 +254,26 @@ def test_bad_signatures_are_refused_as_aws_does(gw):
     # Still fine within AWS's five minutes of skew.
     skewed = call(gw, api_id, "/pets/1", sign=keys(p), at=datetime.now(timezone.utc) - timedelta(minutes=3))
     assert skewed.status_code == 200, skewed.text
+
+
+def test_hopeless_signatures_are_refused_before_the_body_is_read(gw):
+    """Unsigned or unknown-key requests are answered at once, while their (large) body is
+    still unsent: nothing is read that no body could make valid."""
+    api_id = iam_api(gw, gw.a)
+    host, port = gw.data_url.rsplit("/", 1)[1].split(":")
+    path = f"/restapis/{api_id}/prod/_user_request_/pets/1"
+    for auth in ("", "Authorization: AWS4-HMAC-SHA256 Credential=AKIANOSUCHKEY0000000/"
+                     f"{datetime.now(timezone.utc):%Y%m%d}/{DEFAULT_REGION}/execute-api/aws4_request, "
+                     f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}\r\n"
+                     f"X-Amz-Date: {datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}\r\n"):  # fmt: skip
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall((f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}"
+                       "Content-Type: application/json\r\nContent-Length: 5000000\r\n\r\n").encode())  # fmt: skip
+            s.settimeout(5)
+            head = s.recv(4096).decode(errors="replace")
+        assert head.startswith("HTTP/1.1 403"), head
+        expected = "Missing Authentication Token" if not auth else "The security token included in the request is invalid."
+        assert expected in head, head
 
 
 def test_policy_changes_and_deletion_reach_the_data_plane(gw):

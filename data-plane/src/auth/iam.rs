@@ -45,37 +45,7 @@ pub fn verify(
     now: DateTime<Utc>,
     signing_key: impl Fn(&str, &str) -> Option<[u8; 32]>,
 ) -> Result<Signer, GatewayError> {
-    let req = match apigw_sigv4::parse(parts) {
-        Ok(r) => r,
-        Err(SigV4Error::MissingAuthentication) => {
-            return Err(GatewayError::new(ResponseType::MissingAuthenticationToken));
-        }
-        Err(e) => return Err(denied(e.to_string())),
-    };
-    if req.service != SERVICE {
-        return Err(denied(format!(
-            "Credential should be scoped to correct service: '{SERVICE}'."
-        )));
-    }
-    if req.region != region {
-        return Err(denied(format!(
-            "Credential should be scoped to a valid region, not '{}'.",
-            req.region
-        )));
-    }
-    if req.date != req.timestamp.format("%Y%m%d").to_string() {
-        return Err(denied(
-            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP.",
-        ));
-    }
-    if !req.signed_headers.iter().any(|h| h == "host") {
-        return Err(denied(
-            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
-        ));
-    }
-    check_time(&req, now)?;
-    let key = signing_key(&req.access_key_id, &req.date)
-        .ok_or_else(|| denied("The security token included in the request is invalid."))?;
+    let (req, key) = check_headers(parts, region, now, signing_key)?;
     let payload_hash = match &req.payload {
         PayloadKind::Hash(h) => {
             if !h.eq_ignore_ascii_case(&sha256_hex(body)) {
@@ -109,6 +79,58 @@ pub fn verify(
     Ok(Signer {
         access_key_id: req.access_key_id,
     })
+}
+
+/// Everything a signature can be judged on before the body arrives: its
+/// form, scope, time, and a known key. Run first on AWS_IAM routes, so a
+/// caller without a usable signature never gets a body read.
+pub fn precheck(
+    parts: &Parts,
+    region: &str,
+    now: DateTime<Utc>,
+    signing_key: impl Fn(&str, &str) -> Option<[u8; 32]>,
+) -> Result<(), GatewayError> {
+    check_headers(parts, region, now, signing_key).map(drop)
+}
+
+fn check_headers(
+    parts: &Parts,
+    region: &str,
+    now: DateTime<Utc>,
+    signing_key: impl Fn(&str, &str) -> Option<[u8; 32]>,
+) -> Result<(SignedRequest, [u8; 32]), GatewayError> {
+    let req = match apigw_sigv4::parse(parts) {
+        Ok(r) => r,
+        Err(SigV4Error::MissingAuthentication) => {
+            return Err(GatewayError::new(ResponseType::MissingAuthenticationToken));
+        }
+        Err(e) => return Err(denied(e.to_string())),
+    };
+    if req.service != SERVICE {
+        return Err(denied(format!(
+            "Credential should be scoped to correct service: '{SERVICE}'."
+        )));
+    }
+    if req.region != region {
+        return Err(denied(format!(
+            "Credential should be scoped to a valid region, not '{}'.",
+            req.region
+        )));
+    }
+    if req.date != req.timestamp.format("%Y%m%d").to_string() {
+        return Err(denied(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP.",
+        ));
+    }
+    if !req.signed_headers.iter().any(|h| h == "host") {
+        return Err(denied(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+        ));
+    }
+    check_time(&req, now)?;
+    let key = signing_key(&req.access_key_id, &req.date)
+        .ok_or_else(|| denied("The security token included in the request is invalid."))?;
+    Ok((req, key))
 }
 
 fn check_time(req: &SignedRequest, now: DateTime<Utc>) -> Result<(), GatewayError> {

@@ -236,6 +236,22 @@ impl StageAuth {
         matches!(self.routes.get(route_index), Some(RouteAuth::Iam))
     }
 
+    /// On an AWS_IAM route, refuses what no body could make valid (no or a
+    /// malformed signature, an unknown key, a stale date) before the body
+    /// is read; [`Self::authorize`] then checks the rest.
+    pub fn precheck_signature(
+        &self,
+        parts: &Parts,
+        principals: &Principals,
+    ) -> Result<(), GatewayError> {
+        iam::precheck(
+            parts,
+            &self.settings.region,
+            chrono::Utc::now(),
+            |id, day| principals.get(id)?.signing_key(day),
+        )
+    }
+
     /// Decides whether the request at `route_index` may proceed.
     pub async fn authorize(
         &self,
