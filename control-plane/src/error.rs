@@ -36,6 +36,9 @@ pub enum ApiError {
     InvalidSignature(String),
     #[error("The security token included in the request is invalid.")]
     UnrecognizedClient,
+    /// A known caller that may not call this operation.
+    #[error("{0}")]
+    AccessDenied(String),
     #[error("{0}")]
     UnknownOperation(String),
     #[error("internal error: {0}")]
@@ -131,6 +134,7 @@ impl ApiError {
             }
             Self::InvalidSignature(_) => (StatusCode::FORBIDDEN, "InvalidSignatureException"),
             Self::UnrecognizedClient => (StatusCode::FORBIDDEN, "UnrecognizedClientException"),
+            Self::AccessDenied(_) => (StatusCode::FORBIDDEN, "AccessDeniedException"),
             Self::UnknownOperation(_) => (StatusCode::NOT_FOUND, "UnknownOperationException"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure"),
             Self::Lambda(e) => (e.status, e.code),

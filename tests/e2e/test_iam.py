@@ -371,10 +371,20 @@ def test_principal_administration_validates_and_isolates(gw):
     listed_b = gw.admin("principal", "list", "--tenant", gw.b.account_id)["principals"]
     assert all(x["accountId"] == gw.b.account_id for x in listed_b)
 
-    # A principal's key calls published APIs only, never the management API.
+    # A principal's key calls published APIs only, never the management API: told so in IAM's
+    # words once its signature checks out; with a wrong secret it is a signature mismatch.
     with pytest.raises(ClientError) as e:
         make_client(gw.mgmt_url, Tenant("p", gw.a.account_id, *keys(role))).get_rest_apis()
-    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    err = e.value.response["Error"]
+    assert (e.value.response["ResponseMetadata"]["HTTPStatusCode"], err["Code"]) == (403, "AccessDeniedException")
+    assert err["Message"] == (
+        f"User: {role['arn']} is not authorized to perform: apigateway:GET on resource: "
+        f"arn:aws:apigateway:{DEFAULT_REGION}::/restapis because no identity-based policy allows the "
+        "apigateway:GET action"
+    )  # fmt: skip
+    with pytest.raises(ClientError) as e:
+        make_client(gw.mgmt_url, Tenant("p", gw.a.account_id, role["accessKeyId"], "wrong")).get_rest_apis()
+    assert e.value.response["Error"]["Code"] == "InvalidSignatureException"
 
 
 # Standalone's node is in-process, with a token of its own: this is about separate nodes.

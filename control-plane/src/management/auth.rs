@@ -62,12 +62,14 @@ async fn verify(state: &AppState, request: Request) -> Result<Request, ApiError>
             SERVICES[0]
         )));
     }
-    let owner = state
+    let Some(owner) = state
         .tenancy
         .resolve_key(&signed.access_key_id)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
-        .ok_or(ApiError::UnrecognizedClient)?;
+    else {
+        return Err(principal_refused(state, &signed, &parts, &body, lambda).await);
+    };
     let payload = apigw_sigv4::verify(
         &signed,
         &parts,
@@ -100,6 +102,56 @@ async fn verify(state: &AppState, request: Request) -> Result<Request, ApiError>
         region: signed.region.clone(),
     });
     Ok(Request::from_parts(parts, Body::from(payload)))
+}
+
+/// A key no tenant administers: a principal's (issue 6), which calls
+/// published APIs only, is told so once its signature checks out, in IAM's
+/// words; anything else is an unknown key.
+async fn principal_refused(
+    state: &AppState,
+    signed: &apigw_sigv4::SignedRequest,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    lambda: bool,
+) -> ApiError {
+    let principal = match state
+        .tenancy
+        .principal_credentials(&signed.access_key_id)
+        .await
+    {
+        Ok(Some(p)) => p,
+        Ok(None) => return ApiError::UnrecognizedClient,
+        Err(e) => return ApiError::Internal(e.to_string()),
+    };
+    if let Err(e) = apigw_sigv4::verify(
+        signed,
+        parts,
+        body,
+        &principal.secret,
+        chrono::Utc::now(),
+        chrono::Duration::minutes(15),
+    ) {
+        return signature_error(e);
+    }
+    let action = format!("{}:{}", signed.service, parts.method);
+    let message = format!(
+        "User: {} is not authorized to perform: {action} on resource: arn:aws:{}:{}::{} \
+         because no identity-based policy allows the {action} action",
+        principal.arn,
+        signed.service,
+        signed.region,
+        parts.uri.path()
+    );
+    if lambda {
+        LambdaError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "AccessDeniedException",
+            message,
+        )
+        .into()
+    } else {
+        ApiError::AccessDenied(message)
+    }
 }
 
 /// For a service-principal request: the account of the function it invokes,

@@ -183,7 +183,29 @@ impl Tenancy {
     }
 }
 
+/// A principal's ARN and clear secret.
+#[derive(Debug, Clone)]
+pub struct PrincipalCredentials {
+    pub arn: String,
+    pub secret: String,
+}
+
 impl Tenancy {
+    /// The principal behind an access key, if it is one.
+    pub async fn principal_credentials(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Option<PrincipalCredentials>, TenancyError> {
+        let mut tx = self.store.begin().await?;
+        let Some(row) = principals::get(&mut tx, access_key_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(PrincipalCredentials {
+            arn: arn(&row),
+            secret: self.sealer.open(&row.secret_sealed)?,
+        }))
+    }
+
     /// Every signing secret (tenants' keys and principals'), by access key
     /// id: what a full config snapshot needs, read in two queries.
     pub async fn signing_secrets(
