@@ -14,11 +14,12 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use apigw_proto::gateway_response::ResponseType;
 use bytes::Bytes;
+use futures::task::AtomicWaker;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, HeaderName, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
@@ -242,6 +243,13 @@ async fn connection(
     // on shutdown): requests themselves never touch it.
     let sleep = tokio::time::sleep(HEADER_READ_TIMEOUT);
     tokio::pin!(sleep);
+    let shutdown = stopped(&mut stop);
+    tokio::pin!(shutdown);
+    // The timer and the shutdown signal wake the task through their own
+    // waker, so the task's other wake-ups (every read and write of the
+    // connection) poll hyper alone.
+    let watchdog = Arc::new(WatchdogWake::default());
+    let watchdog_waker = Waker::from(watchdog.clone());
     loop {
         let head = activity.head_deadline();
         let idle = activity.idle_deadline();
@@ -252,19 +260,39 @@ async fn connection(
                 .min(idle)
         });
         sleep.as_mut().reset(deadline.into());
-        tokio::select! {
-            biased;
-            result = conn.as_mut() => {
+        // The timer was just reset: poll it (and the signal) at least once.
+        watchdog.woken.store(true, Ordering::Release);
+        let event = std::future::poll_fn(|cx| {
+            if let Poll::Ready(result) = conn.as_mut().poll(cx) {
+                return Poll::Ready(Watch::Ended(result));
+            }
+            // Registered before the flag is read, so no wake-up is lost.
+            watchdog.task.register(cx.waker());
+            if !watchdog.woken.swap(false, Ordering::AcqRel) {
+                return Poll::Pending;
+            }
+            let mut own = Context::from_waker(&watchdog_waker);
+            if closing_by.is_none() && shutdown.as_mut().poll(&mut own).is_ready() {
+                return Poll::Ready(Watch::Shutdown);
+            }
+            if sleep.as_mut().poll(&mut own).is_ready() {
+                return Poll::Ready(Watch::Timer);
+            }
+            Poll::Pending
+        })
+        .await;
+        match event {
+            Watch::Ended(result) => {
                 if let Err(e) = result {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
                 return;
             }
-            () = stopped(&mut stop), if closing_by.is_none() => {
+            Watch::Shutdown => {
                 conn.as_mut().graceful_shutdown();
                 closing_by = Some(Instant::now() + SHUTDOWN_GRACE);
             }
-            () = sleep.as_mut() => {
+            Watch::Timer => {
                 let now = Instant::now();
                 let head = activity.head_deadline();
                 let idle = activity.idle_deadline();
@@ -278,6 +306,33 @@ async fn connection(
                 }
             }
         }
+    }
+}
+
+/// What woke the connection's watchdog loop.
+enum Watch<E> {
+    /// The connection is done (hyper's result).
+    Ended(Result<(), E>),
+    Shutdown,
+    Timer,
+}
+
+/// The waker of the watchdog's own futures: notes that one of them is ready
+/// to be polled, then wakes the connection's task.
+#[derive(Default)]
+struct WatchdogWake {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for WatchdogWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
     }
 }
 
