@@ -35,7 +35,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::body::{self, Body};
 use crate::gateway_response::{self, GatewayError, GatewayResponses};
 use crate::integration::mapping::{RequestContext, RequestView};
-use crate::integration::{BackendClient, Call, backend_client};
+use crate::integration::{BackendClient, Call, CallTimer, Forwarded, backend_client};
 use crate::metrics::{Metrics, RequestRecord};
 use crate::routing::RouteOutcome;
 use crate::runtime::RuntimeHandle;
@@ -204,7 +204,10 @@ async fn connection(
 ) {
     let _ = stream.set_nodelay(true);
     // Formatted once per connection, not per request.
-    let caller = Arc::new(Peer::new(&peer.ip().to_string(), local.port()));
+    let caller = Arc::new(Peer {
+        forwarded: Forwarded::new(&peer.ip().to_string(), local.port()),
+        call_timer: CallTimer::default(),
+    });
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched {
         inner: stream,
@@ -336,8 +339,12 @@ impl Wake for WatchdogWake {
     }
 }
 
-/// The caller's end of a connection, formatted once.
-type Peer = crate::integration::Forwarded;
+/// The caller's end of a connection, formatted once, and the connection's
+/// timer for integration calls.
+struct Peer {
+    forwarded: Forwarded,
+    call_timer: CallTimer,
+}
 
 /// Traffic on one connection, as the watchdog sees it.
 struct Activity {
@@ -551,7 +558,7 @@ async fn pipeline<'r>(
         path,
         protocol: protocol(parts.version),
         domain_name: host.map_or("", strip_port),
-        source_ip: &peer.ip,
+        source_ip: &peer.forwarded.ip,
         request_time_epoch: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0)),
@@ -676,7 +683,8 @@ async fn pipeline<'r>(
         headers: &parts.headers,
         body,
         client: &shared.client,
-        caller: peer,
+        caller: &peer.forwarded,
+        timer: &peer.call_timer,
     };
     match integration
         .invoke(call, &mut trace.integration_latency)
