@@ -421,8 +421,9 @@ struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        // No clock reading here: the answer's write, which always follows,
+        // records the activity.
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
-        self.0.on_write();
     }
 }
 
@@ -557,7 +558,7 @@ async fn pipeline<'r>(
         http_method: parts.method.as_str(),
         path,
         protocol: protocol(parts.version),
-        domain_name: host.map_or("", strip_port),
+        domain_name: host.map_or("", crate::routing::strip_port),
         source_ip: &peer.forwarded.ip,
         request_time_epoch: SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -778,13 +779,6 @@ fn protocol(version: http::Version) -> &'static str {
         http::Version::HTTP_10 => "HTTP/1.0",
         http::Version::HTTP_2 => "HTTP/2.0",
         _ => "HTTP/1.1",
-    }
-}
-
-fn strip_port(host: &str) -> &str {
-    match host.rfind(':') {
-        Some(i) if host[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &host[..i],
-        _ => host,
     }
 }
 
