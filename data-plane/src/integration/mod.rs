@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ::http::header::HeaderValue;
@@ -90,7 +90,7 @@ impl CallTimer {
     /// `call`'s output, or `None` once `limit` has passed first (as
     /// `tokio::time::timeout(limit, call)`: the deadline is taken now, and
     /// `call` is polled before the timer).
-    pub async fn within<F: Future>(&self, limit: Duration, call: F) -> Option<F::Output> {
+    pub fn within<F: Future>(&self, limit: Duration, call: F) -> Within<'_, F> {
         let deadline = tokio::time::Instant::now() + limit;
         let sleep = match self.0.lock().ok().and_then(|mut slot| slot.take()) {
             Some(mut sleep) => {
@@ -99,21 +99,38 @@ impl CallTimer {
             }
             None => Box::pin(tokio::time::sleep_until(deadline)),
         };
-        let mut lease = TimerLease {
-            slot: &self.0,
-            sleep: Some(sleep),
-        };
-        let mut call = std::pin::pin!(call);
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(output) = call.as_mut().poll(cx) {
-                return Poll::Ready(Some(output));
-            }
-            match lease.sleep.as_mut().map(|s| s.as_mut().poll(cx)) {
-                Some(Poll::Ready(())) => Poll::Ready(None),
-                _ => Poll::Pending,
-            }
-        })
-        .await
+        Within {
+            call,
+            lease: TimerLease {
+                slot: &self.0,
+                sleep: Some(sleep),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`CallTimer::within`]'s future. A struct rather than an `async fn`:
+    /// the call's future (a whole request) is moved once less.
+    pub struct Within<'a, F> {
+        #[pin]
+        call: F,
+        lease: TimerLease<'a>,
+    }
+}
+
+impl<F: Future> Future for Within<'_, F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.call.poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        match this.lease.sleep.as_mut().map(|s| s.as_mut().poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(None),
+            _ => Poll::Pending,
+        }
     }
 }
 
