@@ -14,11 +14,12 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use apigw_proto::gateway_response::ResponseType;
 use bytes::Bytes;
+use futures::task::AtomicWaker;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, HeaderName, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
@@ -34,7 +35,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::body::{self, Body};
 use crate::gateway_response::{self, GatewayError, GatewayResponses};
 use crate::integration::mapping::{RequestContext, RequestView};
-use crate::integration::{BackendClient, Call, backend_client};
+use crate::integration::{BackendClient, Call, CallTimer, Forwarded, backend_client};
 use crate::metrics::{Metrics, RequestRecord};
 use crate::routing::RouteOutcome;
 use crate::runtime::RuntimeHandle;
@@ -203,7 +204,10 @@ async fn connection(
 ) {
     let _ = stream.set_nodelay(true);
     // Formatted once per connection, not per request.
-    let caller = Arc::new(Peer::new(&peer.ip().to_string(), local.port()));
+    let caller = Arc::new(Peer {
+        forwarded: Forwarded::new(&peer.ip().to_string(), local.port()),
+        call_timer: CallTimer::default(),
+    });
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched {
         inner: stream,
@@ -242,6 +246,13 @@ async fn connection(
     // on shutdown): requests themselves never touch it.
     let sleep = tokio::time::sleep(HEADER_READ_TIMEOUT);
     tokio::pin!(sleep);
+    let shutdown = stopped(&mut stop);
+    tokio::pin!(shutdown);
+    // The timer and the shutdown signal wake the task through their own
+    // waker, so the task's other wake-ups (every read and write of the
+    // connection) poll hyper alone.
+    let watchdog = Arc::new(WatchdogWake::default());
+    let watchdog_waker = Waker::from(watchdog.clone());
     loop {
         let head = activity.head_deadline();
         let idle = activity.idle_deadline();
@@ -252,19 +263,39 @@ async fn connection(
                 .min(idle)
         });
         sleep.as_mut().reset(deadline.into());
-        tokio::select! {
-            biased;
-            result = conn.as_mut() => {
+        // The timer was just reset: poll it (and the signal) at least once.
+        watchdog.woken.store(true, Ordering::Release);
+        let event = std::future::poll_fn(|cx| {
+            if let Poll::Ready(result) = conn.as_mut().poll(cx) {
+                return Poll::Ready(Watch::Ended(result));
+            }
+            // Registered before the flag is read, so no wake-up is lost.
+            watchdog.task.register(cx.waker());
+            if !watchdog.woken.swap(false, Ordering::AcqRel) {
+                return Poll::Pending;
+            }
+            let mut own = Context::from_waker(&watchdog_waker);
+            if closing_by.is_none() && shutdown.as_mut().poll(&mut own).is_ready() {
+                return Poll::Ready(Watch::Shutdown);
+            }
+            if sleep.as_mut().poll(&mut own).is_ready() {
+                return Poll::Ready(Watch::Timer);
+            }
+            Poll::Pending
+        })
+        .await;
+        match event {
+            Watch::Ended(result) => {
                 if let Err(e) = result {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
                 return;
             }
-            () = stopped(&mut stop), if closing_by.is_none() => {
+            Watch::Shutdown => {
                 conn.as_mut().graceful_shutdown();
                 closing_by = Some(Instant::now() + SHUTDOWN_GRACE);
             }
-            () = sleep.as_mut() => {
+            Watch::Timer => {
                 let now = Instant::now();
                 let head = activity.head_deadline();
                 let idle = activity.idle_deadline();
@@ -281,8 +312,39 @@ async fn connection(
     }
 }
 
-/// The caller's end of a connection, formatted once.
-type Peer = crate::integration::Forwarded;
+/// What woke the connection's watchdog loop.
+enum Watch<E> {
+    /// The connection is done (hyper's result).
+    Ended(Result<(), E>),
+    Shutdown,
+    Timer,
+}
+
+/// The waker of the watchdog's own futures: notes that one of them is ready
+/// to be polled, then wakes the connection's task.
+#[derive(Default)]
+struct WatchdogWake {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for WatchdogWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+/// The caller's end of a connection, formatted once, and the connection's
+/// timer for integration calls.
+struct Peer {
+    forwarded: Forwarded,
+    call_timer: CallTimer,
+}
 
 /// Traffic on one connection, as the watchdog sees it.
 struct Activity {
@@ -359,8 +421,9 @@ struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        // No clock reading here: the answer's write, which always follows,
+        // records the activity.
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
-        self.0.on_write();
     }
 }
 
@@ -495,8 +558,8 @@ async fn pipeline<'r>(
         http_method: parts.method.as_str(),
         path,
         protocol: protocol(parts.version),
-        domain_name: host.map_or("", strip_port),
-        source_ip: &peer.ip,
+        domain_name: host.map_or("", crate::routing::strip_port),
+        source_ip: &peer.forwarded.ip,
         request_time_epoch: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0)),
@@ -627,7 +690,8 @@ async fn pipeline<'r>(
         headers: &parts.headers,
         body,
         client: &shared.client,
-        caller: peer,
+        caller: &peer.forwarded,
+        timer: &peer.call_timer,
     };
     match integration
         .invoke(call, &mut trace.integration_latency)
@@ -721,13 +785,6 @@ fn protocol(version: http::Version) -> &'static str {
         http::Version::HTTP_10 => "HTTP/1.0",
         http::Version::HTTP_2 => "HTTP/2.0",
         _ => "HTTP/1.1",
-    }
-}
-
-fn strip_port(host: &str) -> &str {
-    match host.rfind(':') {
-        Some(i) if host[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &host[..i],
-        _ => host,
     }
 }
 

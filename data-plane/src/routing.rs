@@ -114,8 +114,8 @@ pub enum Resolution<'t, 'p> {
 
 /// The result of routing a whole request.
 #[derive(Debug, Clone)]
-pub enum RouteOutcome<'t> {
-    Matched(RouteMatch<'t>),
+pub enum RouteOutcome<'t, 'p> {
+    Matched(RouteMatch<'t, 'p>),
     /// The API and stage exist but no route matches: 403 `Missing Authentication Token`.
     NoRoute {
         stage: &'t CompiledStage,
@@ -125,31 +125,30 @@ pub enum RouteOutcome<'t> {
 }
 
 /// A matched route. `route.path` is the resource path template and
-/// `route.http_method` the method as declared (possibly `ANY`).
+/// `route.http_method` the method as declared (possibly `ANY`). The path
+/// parameters may borrow the request path (`'p`).
 #[derive(Debug, Clone)]
-pub struct RouteMatch<'t> {
+pub struct RouteMatch<'t, 'p> {
     pub stage: &'t CompiledStage,
     pub route: &'t RouteInfo,
     /// The route's position in the stage's deployment routes, for per-route
     /// data compiled alongside them.
     pub route_index: usize,
-    pub path_parameters: PathParameters<'t>,
+    pub path_parameters: PathParameters<'p>,
 }
 
 /// Decoded path parameters in path order; a handful at most, so a vector.
+/// A value without escapes borrows the request path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PathParameters<'t>(Vec<(&'t str, String)>);
+pub struct PathParameters<'t>(Vec<(&'t str, Cow<'t, str>)>);
 
 impl<'t> PathParameters<'t> {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| &**v)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&'t str, &str)> + '_ {
-        self.0.iter().map(|(n, v)| (*n, v.as_str()))
+        self.0.iter().map(|(n, v)| (*n, &**v))
     }
 
     pub fn len(&self) -> usize {
@@ -355,26 +354,33 @@ impl Node {
     }
 
     /// Depth-first in precedence order; `rest` is the remaining segments without
-    /// a leading slash, already validated by [`normalize`].
-    fn walk<'t>(
-        &'t self,
-        rest: &str,
+    /// a leading slash, already validated by [`normalize`]. `escaped`: whether
+    /// `rest` holds a `%` at all (without one, decoding is the identity).
+    fn walk<'a>(
+        &'a self,
+        rest: &'a str,
+        escaped: bool,
         method: &str,
-        params: &mut Vec<(&'t str, String)>,
+        params: &mut Vec<(&'a str, Cow<'a, str>)>,
     ) -> Option<usize> {
         if rest.is_empty() {
             return self.methods.find(method);
         }
-        let (segment, tail) = rest.split_once('/').unwrap_or((rest, ""));
-        let decoded = decode(segment)?;
+        let (segment, tail) = split_at_byte(rest, b'/');
+        let tail = tail.get(1..).unwrap_or("");
+        let decoded = if escaped {
+            decode(segment)?
+        } else {
+            Cow::Borrowed(segment)
+        };
         if let Some(child) = self.literals.get(&*decoded)
-            && let Some(index) = child.walk(tail, method, params)
+            && let Some(index) = child.walk(tail, escaped, method, params)
         {
             return Some(index);
         }
         if let Some((name, child)) = &self.param {
-            params.push((name, decoded.into_owned()));
-            if let Some(index) = child.walk(tail, method, params) {
+            params.push((name, decoded));
+            if let Some(index) = child.walk(tail, escaped, method, params) {
                 return Some(index);
             }
             params.pop();
@@ -382,7 +388,12 @@ impl Node {
         if let Some((name, methods)) = &self.greedy
             && let Some(index) = methods.find(method)
         {
-            params.push((name, decode(rest)?.into_owned()));
+            let value = if escaped {
+                decode(rest)?
+            } else {
+                Cow::Borrowed(rest)
+            };
+            params.push((name, value));
             return Some(index);
         }
         None
@@ -395,28 +406,45 @@ fn decode(s: &str) -> Option<Cow<'_, str>> {
     percent_decode_str(s).decode_utf8().ok()
 }
 
+/// Splits at the first `b` (kept at the start of the second part); for the
+/// short segments of a path a plain scan beats `str::find`'s searcher.
+fn split_at_byte(s: &str, b: u8) -> (&str, &str) {
+    match s.bytes().position(|c| c == b) {
+        // `b` is ASCII, so `i` is a char boundary.
+        Some(i) => s.split_at(i),
+        None => (s, ""),
+    }
+}
+
 /// Checks a rest path and returns its segments without the leading and one
-/// trailing slash (`""` for the root), or `None` when it can match nothing.
-fn normalize(rest_path: &str) -> Option<&str> {
+/// trailing slash (`""` for the root) and whether they hold an escape, or
+/// `None` when it can match nothing.
+fn normalize(rest_path: &str) -> Option<(&str, bool)> {
     if rest_path.len() > MAX_PATH_LEN {
         return None;
     }
     let body = match rest_path.strip_prefix('/') {
         Some(body) => body,
-        None if rest_path.is_empty() => return Some(""),
+        None if rest_path.is_empty() => return Some(("", false)),
         None => return None,
     };
     if body.is_empty() {
-        return Some("");
+        return Some(("", false));
     }
     let body = body.strip_suffix('/').unwrap_or(body);
+    let escaped = body.as_bytes().contains(&b'%');
     for segment in body.split('/') {
-        let decoded = decode(segment)?;
+        // Without an escape the segment is its own decoding (and UTF-8 already).
+        let decoded = if escaped {
+            decode(segment)?
+        } else {
+            Cow::Borrowed(segment)
+        };
         if decoded.is_empty() || decoded == "." || decoded == ".." {
             return None;
         }
     }
-    Some(body)
+    Some((body, escaped))
 }
 
 impl CompiledStage {
@@ -509,10 +537,14 @@ impl CompiledStage {
 
     /// Matches `method` (case-sensitive, as sent) and the raw path after the
     /// stage. `None` means no route: 403 `Missing Authentication Token`.
-    pub fn match_route(&self, method: &str, rest_path: &str) -> Option<RouteMatch<'_>> {
-        let body = normalize(rest_path)?;
+    pub fn match_route<'t: 'p, 'p>(
+        &'t self,
+        method: &str,
+        rest_path: &'p str,
+    ) -> Option<RouteMatch<'t, 'p>> {
+        let (body, escaped) = normalize(rest_path)?;
         let mut params = Vec::new();
-        let index = self.root.walk(body, method, &mut params)?;
+        let index = self.root.walk(body, escaped, method, &mut params)?;
         Some(RouteMatch {
             stage: self,
             route: &self.routes[index],
@@ -524,14 +556,13 @@ impl CompiledStage {
 
 /// Splits `a/b/c` into `a` and `/b/c`.
 fn first_segment(s: &str) -> (&str, &str) {
-    match s.find('/') {
-        Some(i) => s.split_at(i),
-        None => (s, ""),
-    }
+    split_at_byte(s, b'/')
 }
 
-fn strip_port(host: &str) -> &str {
-    match host.rfind(':') {
+/// `host` without a `:port` suffix.
+pub(crate) fn strip_port(host: &str) -> &str {
+    // A byte scan: `rfind`'s searcher costs more than a short Host header.
+    match host.bytes().rposition(|b| b == b':') {
         Some(i) if host[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &host[..i],
         _ => host,
     }
@@ -615,7 +646,11 @@ impl RoutingTable {
     /// first when the path has its exact shape (the `_user_request_` marker
     /// is unambiguous), on any Host; otherwise the host form.
     pub fn resolve<'t, 'p>(&'t self, host: Option<&str>, path: &'p str) -> Resolution<'t, 'p> {
-        let path = path.split_once('?').map_or(path, |(p, _)| p);
+        let path = if path.as_bytes().contains(&b'?') {
+            split_at_byte(path, b'?').0
+        } else {
+            path
+        };
         let (api_id, stage, rest) = match Self::split_path_form(path) {
             Some(parts) => parts,
             None => {
@@ -639,7 +674,12 @@ impl RoutingTable {
     }
 
     /// Resolves, then matches: the whole routing decision for one request.
-    pub fn route(&self, host: Option<&str>, method: &str, path: &str) -> RouteOutcome<'_> {
+    pub fn route<'t: 'p, 'p>(
+        &'t self,
+        host: Option<&str>,
+        method: &str,
+        path: &'p str,
+    ) -> RouteOutcome<'t, 'p> {
         match self.resolve(host, path) {
             Resolution::UnknownApiOrStage => RouteOutcome::UnknownApiOrStage,
             Resolution::Stage { stage, rest_path } => match stage.match_route(method, rest_path) {
@@ -746,7 +786,7 @@ mod tests {
         params.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 
-    fn is_unknown(outcome: RouteOutcome<'_>) -> bool {
+    fn is_unknown(outcome: RouteOutcome<'_, '_>) -> bool {
         matches!(outcome, RouteOutcome::UnknownApiOrStage)
     }
 
@@ -832,6 +872,25 @@ mod tests {
         assert_eq!(hit(&t, "GET", "/files"), None);
         assert_eq!(hit(&t, "GET", "/files/"), None);
         assert_eq!(hit(&t, "GET", "/pets//"), None);
+    }
+
+    #[test]
+    fn values_without_escapes_borrow_the_path() {
+        let t = table(&[("/pets/{id}", "GET"), ("/{proxy+}", "ANY")]);
+        let stage = t.stage("abc123", "prod").unwrap();
+        let matched = stage.match_route("GET", "/a/b/c").unwrap();
+        assert!(matches!(
+            matched.path_parameters.0[..],
+            [("proxy", Cow::Borrowed("a/b/c"))]
+        ));
+        let matched = stage.match_route("GET", "/pets/7").unwrap();
+        assert!(matches!(
+            matched.path_parameters.0[..],
+            [("id", Cow::Borrowed("7"))]
+        ));
+        // One escape anywhere decodes every segment of the path.
+        let matched = stage.match_route("GET", "/x/%41/b").unwrap();
+        assert_eq!(matched.path_parameters.get("proxy"), Some("x/A/b"));
     }
 
     #[test]

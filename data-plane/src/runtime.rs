@@ -224,7 +224,7 @@ impl Runtime {
     }
 
     /// The integration compiled for a matched route.
-    pub fn integration<'t>(&self, matched: &RouteMatch<'t>) -> Option<&'t Integration> {
+    pub fn integration<'t>(&self, matched: &RouteMatch<'t, '_>) -> Option<&'t Integration> {
         matched.stage.runtime().integration(matched.route_index)
     }
 }

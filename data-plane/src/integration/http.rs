@@ -365,11 +365,14 @@ impl HttpIntegration {
         }
 
         let started = Instant::now();
-        let outcome = tokio::time::timeout(self.timeout, call.client.request(request)).await;
+        let outcome = call
+            .timer
+            .within(self.timeout, call.client.request(request))
+            .await;
         *integration_latency = Some(started.elapsed());
         let response = match outcome {
-            Err(_elapsed) => return Err(GatewayError::new(ResponseType::IntegrationTimeout)),
-            Ok(Err(e)) => {
+            None => return Err(GatewayError::new(ResponseType::IntegrationTimeout)),
+            Some(Err(e)) => {
                 tracing::warn!(
                     api_id = view.context.api_id,
                     stage = view.context.stage,
@@ -380,7 +383,7 @@ impl HttpIntegration {
                 );
                 return Err(GatewayError::new(ResponseType::IntegrationFailure));
             }
-            Ok(Ok(response)) => response,
+            Some(Ok(response)) => response,
         };
         if self.proxy {
             let (mut parts, incoming) = response.into_parts();

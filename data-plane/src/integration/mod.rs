@@ -21,7 +21,10 @@ pub mod pool;
 pub mod proxy_event;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ::http::header::HeaderValue;
@@ -30,6 +33,7 @@ use apigw_proto::gateway_response::ResponseType;
 use bytes::Bytes;
 use regex::Regex;
 use serde_json::Value;
+use tokio::time::Sleep;
 
 use crate::binary::ContentHandling;
 use crate::body::Body;
@@ -67,6 +71,84 @@ pub struct Call<'a> {
     pub client: &'a BackendClient,
     /// The caller's end of the connection, for `X-Forwarded-*`.
     pub caller: &'a Forwarded,
+    /// The connection's timer for `timeoutInMillis`.
+    pub timer: &'a CallTimer,
+}
+
+/// A connection's timer for its integration calls, re-armed for each call:
+/// tokio moves a registered timer to a later deadline with one atomic
+/// update, where `tokio::time::timeout` per call would insert an entry into
+/// the timer wheel and remove it again. Calls that overlap (HTTP/2 streams)
+/// make their own timer.
+///
+/// Between calls the timer stays armed at the last call's deadline; when
+/// that passes it wakes the connection's task once, for nothing.
+#[derive(Debug, Default)]
+pub struct CallTimer(Mutex<Option<Pin<Box<Sleep>>>>);
+
+impl CallTimer {
+    /// `call`'s output, or `None` once `limit` has passed first (as
+    /// `tokio::time::timeout(limit, call)`: the deadline is taken now, and
+    /// `call` is polled before the timer).
+    pub fn within<F: Future>(&self, limit: Duration, call: F) -> Within<'_, F> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let sleep = match self.0.lock().ok().and_then(|mut slot| slot.take()) {
+            Some(mut sleep) => {
+                sleep.as_mut().reset(deadline);
+                sleep
+            }
+            None => Box::pin(tokio::time::sleep_until(deadline)),
+        };
+        Within {
+            call,
+            lease: TimerLease {
+                slot: &self.0,
+                sleep: Some(sleep),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`CallTimer::within`]'s future. A struct rather than an `async fn`:
+    /// the call's future (a whole request) is moved once less.
+    pub struct Within<'a, F> {
+        #[pin]
+        call: F,
+        lease: TimerLease<'a>,
+    }
+}
+
+impl<F: Future> Future for Within<'_, F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.call.poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        match this.lease.sleep.as_mut().map(|s| s.as_mut().poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(None),
+            _ => Poll::Pending,
+        }
+    }
+}
+
+/// A [`CallTimer`]'s timer while a call uses it; given back however the
+/// call ends (a dropped request too).
+struct TimerLease<'a> {
+    slot: &'a Mutex<Option<Pin<Box<Sleep>>>>,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl Drop for TimerLease<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut slot) = self.slot.lock()
+            && slot.is_none()
+        {
+            *slot = self.sleep.take();
+        }
+    }
 }
 
 /// The caller's end of a connection, formatted once per connection for the
@@ -359,6 +441,38 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[tokio::test]
+    async fn a_reused_call_timer_keeps_each_calls_own_deadline() {
+        let timer = CallTimer::default();
+        // A quick call leaves the timer armed 30 s out...
+        assert_eq!(
+            timer.within(Duration::from_secs(30), async { 7 }).await,
+            Some(7)
+        );
+        // ...and a later call with a shorter limit still times out on time.
+        let started = std::time::Instant::now();
+        let slow = tokio::time::sleep(Duration::from_secs(5));
+        assert_eq!(timer.within(Duration::from_millis(50), slow).await, None);
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(50), "{waited:?}");
+        assert!(waited < Duration::from_secs(2), "{waited:?}");
+        // A timer that fired serves the next call, which gets its full limit.
+        let answer = async {
+            tokio::time::sleep(Duration::from_millis(80)).await;
+            "ok"
+        };
+        assert_eq!(
+            timer.within(Duration::from_secs(5), answer).await,
+            Some("ok")
+        );
+        // Overlapping calls (HTTP/2 streams) each have a timer.
+        let (a, b) = tokio::join!(
+            timer.within(Duration::from_millis(40), std::future::pending::<()>()),
+            timer.within(Duration::from_secs(5), async { 1 }),
+        );
+        assert_eq!((a, b), (None, Some(1)));
+    }
 
     #[test]
     fn selection_is_a_full_match_with_a_default() {
