@@ -81,7 +81,7 @@ fn boot_from_disk(config: &SubscriberConfig, sink: &dyn ConfigSink) -> Held {
             Ok(()) => {
                 tracing::info!(
                     version = held.version,
-                    stages = held.resources.len(),
+                    resources = held.resources.len(),
                     "serving last-known-good config"
                 );
                 held
@@ -178,7 +178,7 @@ fn take(
     writer.submit(next.clone());
     tracing::info!(
         version = next.version,
-        stages = next.resources.len(),
+        resources = next.resources.len(),
         full,
         changed,
         ms = started.elapsed().as_secs_f64() * 1000.0,
