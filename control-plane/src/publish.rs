@@ -175,24 +175,29 @@ async fn publish_stage_with(
     else {
         return retract_stage(conn, account_id, api_id, stage_name).await;
     };
-    if let Some(old) = &old
-        && old.body.as_deref() == Some(body.as_str())
-        && old.endpoint_type == endpoint_type
-    {
+    let row = ConfigResourceRow {
+        resource_key: key,
+        version: 0,
+        account_id: account_id.to_owned(),
+        endpoint_type,
+        body: Some(body),
+    };
+    write_if_changed(conn, old.as_ref(), row).await
+}
+
+/// Writes `row` (its version taken now) unless `old` already holds the same
+/// body for the same endpoint type; returns the new version.
+async fn write_if_changed(
+    conn: &mut AnyConnection,
+    old: Option<&ConfigResourceRow>,
+    mut row: ConfigResourceRow,
+) -> StoreResult<Option<u64>> {
+    if old.is_some_and(|o| o.body == row.body && o.endpoint_type == row.endpoint_type) {
         return Ok(None);
     }
     let version = new_version(conn).await?;
-    config_store::upsert(
-        conn,
-        &ConfigResourceRow {
-            resource_key: key,
-            version,
-            account_id: account_id.to_owned(),
-            endpoint_type,
-            body: Some(body),
-        },
-    )
-    .await?;
+    row.version = version;
+    config_store::upsert(conn, &row).await?;
     Ok(Some(as_version(version)))
 }
 
@@ -350,25 +355,15 @@ pub async fn publish_principal(
     let Some(snapshot) = compute_principal(conn, access_key_id, today).await? else {
         return tombstone(conn, &key).await;
     };
-    let body = serde_json::to_string(&snapshot)?;
-    if let Some(old) = config_store::get(conn, &key).await?
-        && old.body.as_deref() == Some(body.as_str())
-    {
-        return Ok(None);
-    }
-    let version = new_version(conn).await?;
-    config_store::upsert(
-        conn,
-        &ConfigResourceRow {
-            resource_key: key,
-            version,
-            account_id: snapshot.account_id,
-            endpoint_type: principal::GLOBAL.to_owned(),
-            body: Some(body),
-        },
-    )
-    .await?;
-    Ok(Some(as_version(version)))
+    let old = config_store::get(conn, &key).await?;
+    let row = ConfigResourceRow {
+        resource_key: key,
+        version: 0,
+        body: Some(serde_json::to_string(&snapshot)?),
+        account_id: snapshot.account_id,
+        endpoint_type: principal::GLOBAL.to_owned(),
+    };
+    write_if_changed(conn, old.as_ref(), row).await
 }
 
 /// Publishes every access key's and principal's resource for `today`: run at
@@ -385,8 +380,25 @@ pub async fn refresh_principals(store: &Store, today: NaiveDate) -> StoreResult<
             .into_iter()
             .map(|p| p.access_key_id),
     );
+    // Resources already on today's window need nothing (every run but one a day).
+    let window = key_dates(today);
+    let current: std::collections::HashSet<String> =
+        config_store::list_live_with_prefix(&mut tx, principal::KEY_PREFIX)
+            .await?
+            .into_iter()
+            .filter(|r| {
+                r.body
+                    .as_deref()
+                    .and_then(|b| serde_json::from_str::<PrincipalSnapshot>(b).ok())
+                    .is_some_and(|p| p.dates == window)
+            })
+            .map(|r| r.resource_key)
+            .collect();
     let mut last = None;
     for id in ids {
+        if current.contains(&principal::resource_key(&id)) {
+            continue;
+        }
         if let Some(v) = publish_principal(&mut tx, &id, today).await? {
             last = Some(v);
         }

@@ -608,14 +608,16 @@ async fn pipeline<'r>(
     let responses = runtime.stage(stage).map(|s| s.gateway_responses());
     // AWS_IAM signatures cover the body: on those routes it is read first.
     let mut body = RequestBody::Unread(incoming);
+    let mut prechecked = None;
     if let Some(auth) = runtime
         .stage(stage)
         .map(|s| s.auth())
         .filter(|a| a.needs_body(matched.route_index))
     {
-        if let Err(error) = auth.precheck_signature(&parts, runtime.principals()) {
-            return render(responses, &error, &view);
-        }
+        prechecked = match auth.precheck_signature(&parts, runtime.principals()) {
+            Ok(p) => Some(p),
+            Err(error) => return render(responses, &error, &view),
+        };
         body = match body.read(&parts.headers).await {
             Ok(bytes) => RequestBody::Read(bytes),
             Err(error) => return render(responses, &error, &view),
@@ -627,6 +629,7 @@ async fn pipeline<'r>(
         parts: &parts,
         body: body.read_so_far(),
         principals: runtime.principals(),
+        prechecked,
     };
     let authorized = match crate::auth::authorize(
         runtime.stage(stage),

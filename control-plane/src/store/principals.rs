@@ -114,6 +114,17 @@ pub async fn list_all(conn: &mut AnyConnection) -> StoreResult<Vec<PrincipalRow>
     Ok(rows.into_iter().map(row).collect())
 }
 
+/// `(access_key_id, secret_sealed)` of every key that signs `execute-api`
+/// calls: tenants' access keys and principals'.
+pub async fn all_sealed_secrets(conn: &mut AnyConnection) -> StoreResult<Vec<(String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT access_key_id, secret_sealed FROM access_keys \
+         UNION ALL SELECT access_key_id, secret_sealed FROM principals",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
 /// Returns whether the principal existed.
 pub async fn set_policy(
     conn: &mut AnyConnection,

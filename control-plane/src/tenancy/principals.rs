@@ -181,16 +181,7 @@ impl Tenancy {
         };
         Ok(Some(self.sealer.open(&sealed)?))
     }
-}
 
-/// A principal's ARN and clear secret.
-#[derive(Debug, Clone)]
-pub struct PrincipalCredentials {
-    pub arn: String,
-    pub secret: String,
-}
-
-impl Tenancy {
     /// The principal behind an access key, if it is one.
     pub async fn principal_credentials(
         &self,
@@ -207,23 +198,25 @@ impl Tenancy {
     }
 
     /// Every signing secret (tenants' keys and principals'), by access key
-    /// id: what a full config snapshot needs, read in two queries.
+    /// id: what a full config snapshot needs, read in one query.
     pub async fn signing_secrets(
         &self,
     ) -> Result<std::collections::HashMap<String, String>, TenancyError> {
         let mut tx = self.store.begin().await?;
-        let sealed: Vec<(String, String)> = sqlx::query_as(
-            "SELECT access_key_id, secret_sealed FROM access_keys \
-             UNION ALL SELECT access_key_id, secret_sealed FROM principals",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
+        let sealed = principals::all_sealed_secrets(&mut tx).await?;
         drop(tx);
         sealed
             .into_iter()
             .map(|(id, sealed)| Ok((id, self.sealer.open(&sealed)?)))
             .collect()
     }
+}
+
+/// A principal's ARN and clear secret.
+#[derive(Debug, Clone)]
+pub struct PrincipalCredentials {
+    pub arn: String,
+    pub secret: String,
 }
 
 fn not_found(access_key_id: &str) -> TenancyError {

@@ -35,9 +35,8 @@ fn denied(message: impl Into<String>) -> GatewayError {
     GatewayError::with_message(ResponseType::AccessDenied, message)
 }
 
-/// Verifies a request signed for `execute-api` in `region`. `signing_key`
-/// finds the derived key of an access key for a scope date (`yyyymmdd`);
-/// `None` means the key is unknown (or has no key for that date).
+/// Verifies a request signed for `execute-api` in `region`: [`precheck`],
+/// then [`Prechecked::finish`] over the body.
 pub fn verify(
     parts: &Parts,
     body: &[u8],
@@ -45,60 +44,28 @@ pub fn verify(
     now: DateTime<Utc>,
     signing_key: impl Fn(&str, &str) -> Option<[u8; 32]>,
 ) -> Result<Signer, GatewayError> {
-    let (req, key) = check_headers(parts, region, now, signing_key)?;
-    let payload_hash = match &req.payload {
-        PayloadKind::Hash(h) => {
-            if !h.eq_ignore_ascii_case(&sha256_hex(body)) {
-                return Err(GatewayError::new(ResponseType::InvalidSignature));
-            }
-            h.clone()
-        }
-        PayloadKind::Unsigned => UNSIGNED_PAYLOAD.to_owned(),
-        // Chunked uploads are an S3 matter: execute-api signs whole bodies.
-        PayloadKind::Streaming => STREAMING_PAYLOAD.to_owned(),
-        PayloadKind::Computed => sha256_hex(body),
-    };
-    let settings = Settings::for_service(SERVICE);
-    let matches = |hash: &str| -> bool {
-        canonical_request(parts, &req.signed_headers, hash, req.form, &settings)
-            .map(|creq| {
-                let sts = string_to_sign(&req.timestamp, &req.scope(), &creq);
-                let expected = aws_sigv4::sign::v4::calculate_signature(key, sts.as_bytes());
-                bool::from(expected.as_bytes().ct_eq(req.signature.as_bytes()))
-            })
-            .unwrap_or(false)
-    };
-    // A presigned URL may have been signed over the body's hash instead.
-    let ok = matches(&payload_hash)
-        || (req.form == AuthForm::Query
-            && req.payload == PayloadKind::Unsigned
-            && matches(&sha256_hex(body)));
-    if !ok || req.payload == PayloadKind::Streaming {
-        return Err(GatewayError::new(ResponseType::InvalidSignature));
-    }
-    Ok(Signer {
-        access_key_id: req.access_key_id,
-    })
+    precheck(parts, region, now, signing_key)?.finish(parts, body)
+}
+
+/// A signature whose form, scope, time and key passed; only the body is
+/// left to check.
+#[derive(Debug)]
+pub struct Prechecked {
+    req: SignedRequest,
+    key: [u8; 32],
 }
 
 /// Everything a signature can be judged on before the body arrives: its
 /// form, scope, time, and a known key. Run first on AWS_IAM routes, so a
-/// caller without a usable signature never gets a body read.
+/// caller without a usable signature never gets a body read. `signing_key`
+/// finds the derived key of an access key for a scope date (`yyyymmdd`);
+/// `None` means the key is unknown (or has no key for that date).
 pub fn precheck(
     parts: &Parts,
     region: &str,
     now: DateTime<Utc>,
     signing_key: impl Fn(&str, &str) -> Option<[u8; 32]>,
-) -> Result<(), GatewayError> {
-    check_headers(parts, region, now, signing_key).map(drop)
-}
-
-fn check_headers(
-    parts: &Parts,
-    region: &str,
-    now: DateTime<Utc>,
-    signing_key: impl Fn(&str, &str) -> Option<[u8; 32]>,
-) -> Result<(SignedRequest, [u8; 32]), GatewayError> {
+) -> Result<Prechecked, GatewayError> {
     let req = match apigw_sigv4::parse(parts) {
         Ok(r) => r,
         Err(SigV4Error::MissingAuthentication) => {
@@ -130,7 +97,47 @@ fn check_headers(
     check_time(&req, now)?;
     let key = signing_key(&req.access_key_id, &req.date)
         .ok_or_else(|| denied("The security token included in the request is invalid."))?;
-    Ok((req, key))
+    Ok(Prechecked { req, key })
+}
+
+impl Prechecked {
+    /// Checks the signature over the request and its whole `body`.
+    pub fn finish(self, parts: &Parts, body: &[u8]) -> Result<Signer, GatewayError> {
+        let Prechecked { req, key } = self;
+        let payload_hash = match &req.payload {
+            PayloadKind::Hash(h) => {
+                if !h.eq_ignore_ascii_case(&sha256_hex(body)) {
+                    return Err(GatewayError::new(ResponseType::InvalidSignature));
+                }
+                h.clone()
+            }
+            PayloadKind::Unsigned => UNSIGNED_PAYLOAD.to_owned(),
+            // Chunked uploads are an S3 matter: execute-api signs whole bodies.
+            PayloadKind::Streaming => STREAMING_PAYLOAD.to_owned(),
+            PayloadKind::Computed => sha256_hex(body),
+        };
+        let settings = Settings::for_service(SERVICE);
+        let matches = |hash: &str| -> bool {
+            canonical_request(parts, &req.signed_headers, hash, req.form, &settings)
+                .map(|creq| {
+                    let sts = string_to_sign(&req.timestamp, &req.scope(), &creq);
+                    let expected = aws_sigv4::sign::v4::calculate_signature(key, sts.as_bytes());
+                    bool::from(expected.as_bytes().ct_eq(req.signature.as_bytes()))
+                })
+                .unwrap_or(false)
+        };
+        // A presigned URL may have been signed over the body's hash instead.
+        let ok = matches(&payload_hash)
+            || (req.form == AuthForm::Query
+                && req.payload == PayloadKind::Unsigned
+                && matches(&sha256_hex(body)));
+        if !ok || req.payload == PayloadKind::Streaming {
+            return Err(GatewayError::new(ResponseType::InvalidSignature));
+        }
+        Ok(Signer {
+            access_key_id: req.access_key_id,
+        })
+    }
 }
 
 fn check_time(req: &SignedRequest, now: DateTime<Utc>) -> Result<(), GatewayError> {

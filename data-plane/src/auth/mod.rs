@@ -85,13 +85,15 @@ impl Authorized {
 }
 
 /// What SigV4 verification of an AWS_IAM method needs beyond the view.
-#[derive(Clone, Copy)]
 pub struct Signed<'a> {
     pub parts: &'a Parts,
     /// The whole body: read before authorization on AWS_IAM methods, whose
     /// signatures cover it ([`StageAuth::needs_body`]).
     pub body: &'a [u8],
     pub principals: &'a Principals,
+    /// What [`StageAuth::precheck_signature`] already checked before the
+    /// body was read; `None`: [`StageAuth::authorize`] checks it all.
+    pub prechecked: Option<iam::Prechecked>,
 }
 
 /// Authorizes a matched request on its stage (see [`StageAuth::authorize`]).
@@ -243,7 +245,7 @@ impl StageAuth {
         &self,
         parts: &Parts,
         principals: &Principals,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<iam::Prechecked, GatewayError> {
         iam::precheck(
             parts,
             &self.settings.region,
@@ -311,7 +313,7 @@ impl StageAuth {
                     Err(anonymous_denied(&method_arn, false))
                 }
             }
-            RouteAuth::Iam => self.authorize_iam(&facts, &method_arn, signed),
+            RouteAuth::Iam => self.authorize_iam(&facts, &method_arn, c.account_id, signed),
             RouteAuth::Cognito(authorizer, scopes) => {
                 let context = authorizer.authorize(view.headers, scopes).await?;
                 Ok(Authorized {
@@ -361,15 +363,14 @@ impl StageAuth {
         &self,
         facts: &Facts<'_>,
         method_arn: &str,
+        api_account: &str,
         signed: Signed<'_>,
     ) -> Result<Authorized, GatewayError> {
-        let signer = iam::verify(
-            signed.parts,
-            signed.body,
-            &self.settings.region,
-            chrono::Utc::now(),
-            |id, day| signed.principals.get(id)?.signing_key(day),
-        )?;
+        let prechecked = match signed.prechecked {
+            Some(p) => p,
+            None => self.precheck_signature(signed.parts, signed.principals)?,
+        };
+        let signer = prechecked.finish(signed.parts, signed.body)?;
         let principal = signed
             .principals
             .get(signer.access_key_id.as_str())
@@ -393,11 +394,7 @@ impl StageAuth {
             }
         };
         let identity = principal.identity_decision(&facts);
-        let own_account = facts
-            .resource
-            .split(':')
-            .nth(4)
-            .is_some_and(|account| account == principal.account_id);
+        let own_account = api_account == principal.account_id;
         let why = match (identity, resource) {
             (Decision::ExplicitDeny, _) | (_, Decision::ExplicitDeny) => {
                 Some(" with an explicit deny")
@@ -513,6 +510,7 @@ mod tests {
             parts: &parts,
             body: b"",
             principals: &principals,
+            prechecked: None,
         };
         let out = auth.authorize(0, &view, signed).await.unwrap();
         assert!(out.context.is_none());
@@ -586,6 +584,7 @@ mod tests {
                 parts: &parts,
                 body: b"",
                 principals,
+                prechecked: None,
             };
             auth.authorize(0, &view, signed)
                 .await
