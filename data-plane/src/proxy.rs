@@ -615,7 +615,7 @@ async fn pipeline<'r>(
         .filter(|a| a.needs_body(matched.route_index))
     {
         prechecked = match auth.precheck_signature(&parts, runtime.principals()) {
-            Ok(p) => Some(p),
+            Ok(p) => Some(Box::new(p)),
             Err(error) => return render(responses, &error, &view),
         };
         body = match body.read(&parts.headers).await {
@@ -645,7 +645,9 @@ async fn pipeline<'r>(
     let view = authorized.attach(view);
     // API key, usage plan, quota and throttles (crate::throttle), before the body is read.
     let limits = stage.runtime().limits();
-    let api_key = if limits.key_from_authorizer {
+    let api_key = if !limits.key_required(matched.route_index) {
+        None
+    } else if limits.key_from_authorizer {
         view.context.usage_identifier_key
     } else {
         parts.headers.get("x-api-key").and_then(|v| v.to_str().ok())

@@ -92,8 +92,9 @@ pub struct Signed<'a> {
     pub body: &'a [u8],
     pub principals: &'a Principals,
     /// What [`StageAuth::precheck_signature`] already checked before the
-    /// body was read; `None`: [`StageAuth::authorize`] checks it all.
-    pub prechecked: Option<iam::Prechecked>,
+    /// body was read; `None`: [`StageAuth::authorize`] checks it all. Boxed:
+    /// every request's authorization future carries this field.
+    pub prechecked: Option<Box<iam::Prechecked>>,
 }
 
 /// Authorizes a matched request on its stage (see [`StageAuth::authorize`]).
@@ -367,7 +368,7 @@ impl StageAuth {
         signed: Signed<'_>,
     ) -> Result<Authorized, GatewayError> {
         let prechecked = match signed.prechecked {
-            Some(p) => p,
+            Some(p) => *p,
             None => self.precheck_signature(signed.parts, signed.principals)?,
         };
         let signer = prechecked.finish(signed.parts, signed.body)?;

@@ -234,6 +234,14 @@ impl StageLimits {
         }
     }
 
+    /// Whether the route at `route_index` requires an API key (only then is
+    /// the request's key looked up).
+    pub fn key_required(&self, route_index: usize) -> bool {
+        self.routes
+            .get(route_index)
+            .is_some_and(|r| r.api_key_required)
+    }
+
     /// The bucket keys for `region`: those compiled in, unless the limiter
     /// runs for another region than the stage was compiled for.
     pub fn keys_for(&self, region: &str) -> Cow<'_, BucketKeys> {
