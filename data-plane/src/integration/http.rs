@@ -22,7 +22,7 @@ use ::http::header::{self, HeaderValue};
 use ::http::uri::{Authority, PathAndQuery, Scheme};
 use ::http::{HeaderMap, HeaderName, Method, Request, Response, Uri};
 use apigw_proto::gateway_response::ResponseType;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
@@ -33,8 +33,10 @@ use crate::body::Body;
 use crate::gateway_response::{GatewayError, string_map};
 use crate::transform::{Inputs, RequestPlan, RequestTemplates};
 
-pub use super::pool::BackendClient;
-use super::pool::PooledBody;
+/// The keep-alive backend client (one per proxy worker): the call runs in
+/// the request's own task (`apigw-http1-client`).
+pub type BackendClient = apigw_http1_client::Client;
+use apigw_http1_client::ResponseBody;
 
 /// Largest backend body we buffer (for `integration.response.body`).
 const MAX_BUFFERED_RESPONSE: usize = 10 * 1024 * 1024;
@@ -332,7 +334,7 @@ impl HttpIntegration {
         let mut request = Request::builder()
             .method(method)
             .uri(uri)
-            .body(Full::new(prepared.body))
+            .body(prepared.body)
             .map_err(|_| GatewayError::new(ResponseType::ApiConfigurationError))?;
         if self.proxy {
             proxy_headers(call.headers, request.headers_mut());
@@ -399,7 +401,7 @@ impl HttpIntegration {
     /// The method response for a non-proxy backend answer.
     async fn answer(
         &self,
-        response: Response<PooledBody>,
+        response: Response<ResponseBody>,
         view: &RequestView<'_>,
     ) -> Result<Response<Body>, GatewayError> {
         let status = response.status();

@@ -17,7 +17,6 @@ pub mod http;
 pub mod lambda;
 pub mod mapping;
 pub mod mock;
-pub mod pool;
 pub mod proxy_event;
 
 use std::collections::BTreeMap;

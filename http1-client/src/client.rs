@@ -1,0 +1,158 @@
+//! The client: a call on a pooled connection, or a new one.
+
+use std::io::ErrorKind;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Method, Request, Response};
+
+use crate::Error;
+use crate::body::{Decoded, Decoder, Reading, ResponseBody};
+use crate::conn::Conn;
+use crate::head::{ResponseHead, encode_request};
+use crate::pool::{Home, Pool};
+
+/// Bodies up to this size go out in the same write as the head.
+const INLINE_BODY: usize = 16 * 1024;
+
+/// A cheap handle to a pool of keep-alive connections. Each proxy worker
+/// has its own, so its connections stay on its thread.
+#[derive(Clone, Default)]
+pub struct Client {
+    pool: Arc<Pool>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sends `request` (an absolute `http://` URI; the request line carries
+    /// its path and query) and returns the response once its head is in.
+    ///
+    /// A pooled connection that fails before answering is replaced: always
+    /// when the request could not be written, and for idempotent methods
+    /// also when the backend closed it instead of answering (a keep-alive
+    /// connection closed just as the request went out).
+    pub async fn request(&self, request: Request<Bytes>) -> Result<Response<ResponseBody>, Error> {
+        let (parts, body) = request.into_parts();
+        let authority = match (parts.uri.scheme(), parts.uri.authority()) {
+            (Some(s), Some(a)) if *s == Scheme::HTTP => a.clone(),
+            _ => return Err(Error::InvalidUri(parts.uri.to_string())),
+        };
+        let target = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
+        let inline = body.len() <= INLINE_BODY;
+        let mut head = Vec::with_capacity(256 + if inline { body.len() } else { 0 });
+        encode_request(
+            &mut head,
+            &parts.method,
+            target,
+            &parts.headers,
+            authority.as_str(),
+            body.len(),
+        );
+        let rest: &[u8] = if inline {
+            head.extend_from_slice(&body);
+            &[]
+        } else {
+            &body
+        };
+        let head_request = parts.method == Method::HEAD;
+        let idempotent = matches!(
+            parts.method,
+            Method::GET
+                | Method::HEAD
+                | Method::OPTIONS
+                | Method::TRACE
+                | Method::PUT
+                | Method::DELETE
+        );
+
+        while let Some(mut conn) = self.pool.checkout(&authority) {
+            if conn.write(&head, rest).await.is_err() {
+                continue;
+            }
+            match conn.read_head(head_request).await {
+                Ok(response) => return self.respond(conn, response, authority),
+                Err(Error::Closed) if idempotent => continue,
+                Err(Error::Io(e)) if idempotent && closed_under_us(e.kind()) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let host = authority.host().trim_matches(['[', ']']);
+        let port = authority.port_u16().unwrap_or(80);
+        let mut conn = Conn::connect(host, port)
+            .await
+            .map_err(|source| Error::Connect {
+                authority: authority.to_string(),
+                source,
+            })?;
+        conn.write(&head, rest).await?;
+        let response = conn.read_head(head_request).await?;
+        self.respond(conn, response, authority)
+    }
+
+    /// The response with its body: whole when it came with the head (the
+    /// connection goes straight back to the pool), else read as it comes.
+    fn respond(
+        &self,
+        mut conn: Conn,
+        head: ResponseHead,
+        authority: Authority,
+    ) -> Result<Response<ResponseBody>, Error> {
+        let ResponseHead {
+            parts,
+            framing,
+            keep_alive,
+        } = head;
+        let home = Home::new(&self.pool, authority);
+        let mut decoder = Decoder::new(framing);
+        let mut first: Option<Bytes> = None;
+        loop {
+            match decoder.decode(&mut conn.buf, false)? {
+                Decoded::Data(bytes) => {
+                    first = Some(match first {
+                        None => bytes,
+                        // Several chunks in one read: one piece.
+                        Some(before) => {
+                            let mut joined = BytesMut::with_capacity(before.len() + bytes.len());
+                            joined.extend_from_slice(&before);
+                            joined.extend_from_slice(&bytes);
+                            joined.freeze()
+                        }
+                    });
+                }
+                Decoded::Done => {
+                    if keep_alive {
+                        home.put(conn);
+                    }
+                    return Ok(Response::from_parts(parts, ResponseBody::whole(first)));
+                }
+                Decoded::NeedMore => break,
+            }
+        }
+        let body = ResponseBody::reading(Reading {
+            conn,
+            decoder,
+            keep_alive,
+            home,
+            first,
+            eof: false,
+        });
+        Ok(Response::from_parts(parts, body))
+    }
+}
+
+fn closed_under_us(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe
+    )
+}

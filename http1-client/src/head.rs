@@ -1,0 +1,458 @@
+//! Message heads: the request head written, the response head parsed
+//! (httparse), and the response's framing and keep-alive read off it
+//! (RFC 9112 §6, §9.3).
+
+use std::mem::MaybeUninit;
+
+use bytes::{Buf, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Version};
+
+use crate::Error;
+
+/// A response head larger than this is refused.
+pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024;
+const MAX_HEADERS: usize = 128;
+
+/// Appends the request head for `method` `target` with `headers` to `out`.
+/// `Content-Length` comes from `body_len`; the caller's own `Content-Length`,
+/// `Transfer-Encoding` and `Connection` are not sent (this client frames the
+/// body and owns the connection). Without a `Host` header, `host` is sent.
+pub(crate) fn encode_request(
+    out: &mut Vec<u8>,
+    method: &Method,
+    target: &str,
+    headers: &HeaderMap,
+    host: &str,
+    body_len: usize,
+) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    if !headers.contains_key(header::HOST) {
+        line(out, b"host", host.as_bytes());
+    }
+    for (name, value) in headers {
+        if name == header::CONTENT_LENGTH
+            || name == header::TRANSFER_ENCODING
+            || name == header::CONNECTION
+        {
+            continue;
+        }
+        line(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    // As Go's client does: an empty POST/PUT/PATCH still says its length,
+    // which servers that insist on one (411) accept.
+    if body_len > 0 || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+        let mut digits = [0u8; 20];
+        line(out, b"content-length", decimal(body_len, &mut digits));
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn decimal(mut n: usize, digits: &mut [u8; 20]) -> &[u8] {
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &digits[at..];
+        }
+    }
+}
+
+/// How the response body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    Empty,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+#[derive(Debug)]
+pub(crate) struct ResponseHead {
+    pub parts: http::response::Parts,
+    pub framing: Framing,
+    /// The connection may carry another request after this response.
+    pub keep_alive: bool,
+}
+
+/// Parses the response head at the start of `buf`, skipping interim (1xx)
+/// responses. `Ok(None)`: more bytes are needed. On success the head's bytes
+/// are taken off `buf`; header values share them without copying.
+pub(crate) fn parse_response(
+    buf: &mut BytesMut,
+    head_request: bool,
+) -> Result<Option<ResponseHead>, Error> {
+    let config = httparse::ParserConfig::default();
+    loop {
+        // Uninitialised: zeroing 128 headers would cost more than parsing.
+        let mut raw = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut response = httparse::Response::new(&mut []);
+        let len = match config.parse_response_with_uninit_headers(&mut response, buf, &mut raw) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD_BYTES => {
+                return Err(Error::Protocol("response head too large"));
+            }
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(Error::Protocol("too many response headers"));
+            }
+            Err(_) => return Err(Error::Protocol("malformed response head")),
+        };
+        let code = response.code.unwrap_or_default();
+        let status =
+            StatusCode::from_u16(code).map_err(|_| Error::Protocol("invalid status code"))?;
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            return Err(Error::Protocol("unexpected 101 Switching Protocols"));
+        }
+        if status.is_informational() {
+            buf.advance(len);
+            continue;
+        }
+        let version = if response.version == Some(0) {
+            Version::HTTP_10
+        } else {
+            Version::HTTP_11
+        };
+        // Where each name and value sits, so that the values can share the
+        // head's bytes once they are split off the buffer.
+        let base = buf.as_ptr() as usize;
+        let at: Vec<_> = response
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.as_ptr() as usize - base,
+                    h.name.len(),
+                    h.value.as_ptr() as usize - base,
+                    h.value.len(),
+                )
+            })
+            .collect();
+        let head = buf.split_to(len).freeze();
+        let mut headers = HeaderMap::with_capacity(at.len());
+        for &(name_at, name_len, value_at, value_len) in &at {
+            let name = HeaderName::from_bytes(&head[name_at..name_at + name_len])
+                .map_err(|_| Error::Protocol("invalid header name"))?;
+            let value = HeaderValue::from_maybe_shared(head.slice(value_at..value_at + value_len))
+                .map_err(|_| Error::Protocol("invalid header value"))?;
+            headers.append(name, value);
+        }
+        let (framing, delimited) = framing(status, &headers, head_request)?;
+        let keep_alive = delimited && persistent(version, &headers);
+        let (mut parts, ()) = http::Response::new(()).into_parts();
+        parts.status = status;
+        parts.version = version;
+        parts.headers = headers;
+        return Ok(Some(ResponseHead {
+            parts,
+            framing,
+            keep_alive,
+        }));
+    }
+}
+
+/// The body's framing, and whether the connection can outlive it.
+fn framing(
+    status: StatusCode,
+    headers: &HeaderMap,
+    head_request: bool,
+) -> Result<(Framing, bool), Error> {
+    if head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        return Ok((Framing::Empty, true));
+    }
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        let last = headers
+            .get_all(header::TRANSFER_ENCODING)
+            .iter()
+            .next_back()
+            .and_then(|v| v.as_bytes().rsplit(|&b| b == b',').next())
+            .map(trim);
+        let chunked = last.is_some_and(|coding| coding.eq_ignore_ascii_case(b"chunked"));
+        // With a Content-Length beside it, the message was meant for some
+        // other parser: read it, then do not trust the connection again.
+        let trusted = chunked && !headers.contains_key(header::CONTENT_LENGTH);
+        return Ok(if chunked {
+            (Framing::Chunked, trusted)
+        } else {
+            (Framing::UntilClose, false)
+        });
+    }
+    let mut length: Option<u64> = None;
+    for value in headers.get_all(header::CONTENT_LENGTH) {
+        for part in value.as_bytes().split(|&b| b == b',') {
+            let n = parse_decimal(trim(part)).ok_or(Error::Protocol("invalid Content-Length"))?;
+            if length.is_some_and(|seen| seen != n) {
+                return Err(Error::Protocol("conflicting Content-Length values"));
+            }
+            length = Some(n);
+        }
+    }
+    Ok(match length {
+        Some(0) => (Framing::Empty, true),
+        Some(n) => (Framing::Length(n), true),
+        None => (Framing::UntilClose, false),
+    })
+}
+
+fn persistent(version: Version, headers: &HeaderMap) -> bool {
+    let has = |token: &[u8]| {
+        headers.get_all(header::CONNECTION).iter().any(|v| {
+            v.as_bytes()
+                .split(|&b| b == b',')
+                .any(|t| trim(t).eq_ignore_ascii_case(token))
+        })
+    };
+    if version == Version::HTTP_10 {
+        has(b"keep-alive")
+    } else {
+        !has(b"close")
+    }
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &bytes[start..end]
+}
+
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(method: Method, headers: &[(&str, &str)], body_len: usize) -> String {
+        let mut map = HeaderMap::new();
+        for (n, v) in headers {
+            map.append(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        let mut out = Vec::new();
+        encode_request(
+            &mut out,
+            &method,
+            "/a/b?c=d",
+            &map,
+            "backend:8080",
+            body_len,
+        );
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn request_heads_carry_host_length_and_the_callers_headers() {
+        assert_eq!(
+            encoded(
+                Method::GET,
+                &[("accept", "*/*"), ("x-a", "1"), ("x-a", "2")],
+                0
+            ),
+            "GET /a/b?c=d HTTP/1.1\r\nhost: backend:8080\r\naccept: */*\r\nx-a: 1\r\nx-a: 2\r\n\r\n"
+        );
+        assert_eq!(
+            encoded(Method::POST, &[("host", "api.example.com")], 12345),
+            "POST /a/b?c=d HTTP/1.1\r\nhost: api.example.com\r\ncontent-length: 12345\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn empty_bodies_say_their_length_only_where_a_body_is_expected() {
+        assert!(encoded(Method::PUT, &[], 0).contains("content-length: 0\r\n"));
+        assert!(encoded(Method::PATCH, &[], 0).contains("content-length: 0\r\n"));
+        assert!(!encoded(Method::DELETE, &[], 0).contains("content-length"));
+        assert!(!encoded(Method::HEAD, &[], 0).contains("content-length"));
+    }
+
+    #[test]
+    fn the_callers_framing_and_connection_headers_are_not_sent() {
+        let head = encoded(
+            Method::POST,
+            &[
+                ("content-length", "999"),
+                ("transfer-encoding", "chunked"),
+                ("connection", "close"),
+            ],
+            3,
+        );
+        assert_eq!(
+            head,
+            "POST /a/b?c=d HTTP/1.1\r\nhost: backend:8080\r\ncontent-length: 3\r\n\r\n"
+        );
+    }
+
+    fn parse(text: &str, head_request: bool) -> Result<Option<(ResponseHead, String)>, Error> {
+        let mut buf = BytesMut::from(text);
+        Ok(parse_response(&mut buf, head_request)?
+            .map(|h| (h, String::from_utf8(buf.to_vec()).unwrap())))
+    }
+
+    #[test]
+    fn response_heads_parse_into_status_version_headers_and_framing() {
+        let (head, rest) = parse(
+            "HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 5\r\n\r\nhello",
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(head.parts.status, StatusCode::CREATED);
+        assert_eq!(head.parts.version, Version::HTTP_11);
+        assert_eq!(head.parts.headers["content-type"], "text/plain");
+        assert_eq!(head.parts.headers.get_all("set-cookie").iter().count(), 2);
+        assert_eq!(head.framing, Framing::Length(5));
+        assert!(head.keep_alive);
+        assert_eq!(rest, "hello");
+    }
+
+    #[test]
+    fn a_partial_head_asks_for_more_and_a_huge_one_is_refused() {
+        assert!(
+            parse("HTTP/1.1 200 OK\r\nContent-Le", false)
+                .unwrap()
+                .is_none()
+        );
+        let huge = format!("HTTP/1.1 200 OK\r\nx-big: {}", "a".repeat(MAX_HEAD_BYTES));
+        assert!(matches!(parse(&huge, false), Err(Error::Protocol(_))));
+        assert!(matches!(
+            parse("HTTX/1.1 200 OK\r\n\r\n", false),
+            Err(Error::Protocol(_))
+        ));
+    }
+
+    #[test]
+    fn interim_responses_are_skipped_and_101_is_refused() {
+        let (head, rest) = parse(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(head.parts.status, StatusCode::OK);
+        assert!(!head.parts.headers.contains_key("link"));
+        assert_eq!(rest, "ok");
+        assert!(matches!(
+            parse("HTTP/1.1 101 Switching Protocols\r\n\r\n", false),
+            Err(Error::Protocol(_))
+        ));
+    }
+
+    fn framing_of(head: &str, head_request: bool) -> (Framing, bool) {
+        let (h, _) = parse(head, head_request).unwrap().unwrap();
+        (h.framing, h.keep_alive)
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        use Framing::*;
+        let cases = [
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n",
+                false,
+                (Length(7), true),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                false,
+                (Empty, true),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 7, 7\r\n\r\n",
+                false,
+                (Length(7), true),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n",
+                true,
+                (Empty, true),
+            ),
+            (
+                "HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n",
+                false,
+                (Empty, true),
+            ),
+            ("HTTP/1.1 304 Not Modified\r\n\r\n", false, (Empty, true)),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                false,
+                (Chunked, true),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n",
+                false,
+                (Chunked, true),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+                false,
+                (Chunked, false),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+                false,
+                (UntilClose, false),
+            ),
+            ("HTTP/1.1 200 OK\r\n\r\n", false, (UntilClose, false)),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n",
+                false,
+                (Length(2), false),
+            ),
+            (
+                "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n",
+                false,
+                (Length(2), false),
+            ),
+            (
+                "HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: Keep-Alive\r\n\r\n",
+                false,
+                (Length(2), true),
+            ),
+        ];
+        for (head, head_request, want) in cases {
+            assert_eq!(framing_of(head, head_request), want, "{head:?}");
+        }
+    }
+
+    #[test]
+    fn bad_or_conflicting_lengths_are_refused() {
+        for head in [
+            "HTTP/1.1 200 OK\r\nContent-Length: 7, 8\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nContent-Length: 8\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 0x10\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n",
+        ] {
+            assert!(
+                matches!(parse(head, false), Err(Error::Protocol(_))),
+                "{head:?}"
+            );
+        }
+    }
+}
