@@ -42,6 +42,17 @@ impl Client {
     /// also when the backend closed it instead of answering (a keep-alive
     /// connection closed just as the request went out).
     pub async fn request(&self, request: Request<Bytes>) -> Result<Response<ResponseBody>, Error> {
+        self.send(request, b"").await
+    }
+
+    /// [`Client::request`] with `extra_fields` written after the request's
+    /// own headers: lines already encoded (`name: value\r\n` each), for
+    /// fields a caller sends on every request and can encode once.
+    pub async fn send(
+        &self,
+        request: Request<Bytes>,
+        extra_fields: &[u8],
+    ) -> Result<Response<ResponseBody>, Error> {
         let (parts, body) = request.into_parts();
         let authority = match (parts.uri.scheme(), parts.uri.authority()) {
             (Some(s), Some(a)) if *s == Scheme::HTTP => a.clone(),
@@ -55,6 +66,7 @@ impl Client {
             &parts.method,
             target,
             &parts.headers,
+            extra_fields,
             authority.as_str(),
             body.len(),
         );

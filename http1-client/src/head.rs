@@ -14,15 +14,17 @@ use crate::Error;
 pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024;
 const MAX_HEADERS: usize = 128;
 
-/// Appends the request head for `method` `target` with `headers` to `out`.
-/// `Content-Length` comes from `body_len`; the caller's own `Content-Length`,
-/// `Transfer-Encoding` and `Connection` are not sent (this client frames the
-/// body and owns the connection). Without a `Host` header, `host` is sent.
+/// Appends the request head for `method` `target` with `headers`, then the
+/// already encoded `extra` lines, to `out`. `Content-Length` comes from
+/// `body_len`; the caller's own `Content-Length`, `Transfer-Encoding` and
+/// `Connection` are not sent (this client frames the body and owns the
+/// connection). Without a `Host` header, `host` is sent.
 pub(crate) fn encode_request(
     out: &mut Vec<u8>,
     method: &Method,
     target: &str,
     headers: &HeaderMap,
+    extra: &[u8],
     host: &str,
     body_len: usize,
 ) {
@@ -42,6 +44,7 @@ pub(crate) fn encode_request(
         }
         line(out, name.as_str().as_bytes(), value.as_bytes());
     }
+    out.extend_from_slice(extra);
     // As Go's client does: an empty POST/PUT/PATCH still says its length,
     // which servers that insist on one (411) accept.
     if body_len > 0 || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
@@ -142,15 +145,27 @@ pub(crate) fn parse_response(
             .collect();
         let head = buf.split_to(len).freeze();
         let mut headers = HeaderMap::with_capacity(at.len());
+        let mut fields = Fields::default();
         for &(name_at, name_len, value_at, value_len) in &at {
             let name = HeaderName::from_bytes(&head[name_at..name_at + name_len])
                 .map_err(|_| Error::Protocol("invalid header name"))?;
+            let raw = &head[value_at..value_at + value_len];
+            if !fields.note(&name, raw) {
+                continue;
+            }
             let value = HeaderValue::from_maybe_shared(head.slice(value_at..value_at + value_len))
                 .map_err(|_| Error::Protocol("invalid header value"))?;
             headers.append(name, value);
         }
-        let (framing, delimited) = framing(status, &headers, head_request)?;
-        let keep_alive = delimited && persistent(version, &headers);
+        for name in &fields.listed {
+            headers.remove(name);
+        }
+        if fields.transfer_encoding.is_some() {
+            // The decoded body's length is not what it says.
+            headers.remove(header::CONTENT_LENGTH);
+        }
+        let (framing, delimited) = fields.framing(status, head_request)?;
+        let keep_alive = delimited && fields.persistent(version);
         let (mut parts, ()) = http::Response::new(()).into_parts();
         parts.status = status;
         parts.version = version;
@@ -163,61 +178,97 @@ pub(crate) fn parse_response(
     }
 }
 
-/// The body's framing, and whether the connection can outlive it.
-fn framing(
-    status: StatusCode,
-    headers: &HeaderMap,
-    head_request: bool,
-) -> Result<(Framing, bool), Error> {
-    if head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
-        return Ok((Framing::Empty, true));
-    }
-    if headers.contains_key(header::TRANSFER_ENCODING) {
-        let last = headers
-            .get_all(header::TRANSFER_ENCODING)
-            .iter()
-            .next_back()
-            .and_then(|v| v.as_bytes().rsplit(|&b| b == b',').next())
-            .map(trim);
-        let chunked = last.is_some_and(|coding| coding.eq_ignore_ascii_case(b"chunked"));
-        // With a Content-Length beside it, the message was meant for some
-        // other parser: read it, then do not trust the connection again.
-        let trusted = chunked && !headers.contains_key(header::CONTENT_LENGTH);
-        return Ok(if chunked {
-            (Framing::Chunked, trusted)
-        } else {
-            (Framing::UntilClose, false)
-        });
-    }
-    let mut length: Option<u64> = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|&b| b == b',') {
-            let n = parse_decimal(trim(part)).ok_or(Error::Protocol("invalid Content-Length"))?;
-            if length.is_some_and(|seen| seen != n) {
-                return Err(Error::Protocol("conflicting Content-Length values"));
-            }
-            length = Some(n);
-        }
-    }
-    Ok(match length {
-        Some(0) => (Framing::Empty, true),
-        Some(n) => (Framing::Length(n), true),
-        None => (Framing::UntilClose, false),
-    })
+/// What a response head says about its framing and its connection, read
+/// while its fields are collected.
+#[derive(Debug, Default)]
+struct Fields {
+    /// Whether the last transfer coding is `chunked`, once one was named.
+    transfer_encoding: Option<bool>,
+    content_length: Option<Result<u64, &'static str>>,
+    close: bool,
+    keep_alive: bool,
+    /// Further fields that `Connection` makes hop-by-hop.
+    listed: Vec<HeaderName>,
 }
 
-fn persistent(version: Version, headers: &HeaderMap) -> bool {
-    let has = |token: &[u8]| {
-        headers.get_all(header::CONNECTION).iter().any(|v| {
-            v.as_bytes()
-                .split(|&b| b == b',')
-                .any(|t| trim(t).eq_ignore_ascii_case(token))
+impl Fields {
+    /// Notes `name: value`; false for fields that describe this hop only
+    /// (RFC 9110 §7.6.1), which the response does not carry on: framing
+    /// and the connection are this client's business.
+    fn note(&mut self, name: &HeaderName, value: &[u8]) -> bool {
+        if name == header::TRANSFER_ENCODING {
+            let last = value.rsplit(|&b| b == b',').next().map(trim);
+            self.transfer_encoding = Some(last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")));
+            return false;
+        }
+        if name == header::CONTENT_LENGTH {
+            if let Some(Err(_)) = self.content_length {
+                return true;
+            }
+            for part in value.split(|&b| b == b',') {
+                let length = match parse_decimal(trim(part)) {
+                    None => Err("invalid Content-Length"),
+                    Some(n) if matches!(self.content_length, Some(Ok(seen)) if seen != n) => {
+                        Err("conflicting Content-Length values")
+                    }
+                    Some(n) => Ok(n),
+                };
+                let failed = length.is_err();
+                self.content_length = Some(length);
+                if failed {
+                    break;
+                }
+            }
+            return true;
+        }
+        if name == header::CONNECTION {
+            for token in value.split(|&b| b == b',').map(trim) {
+                if token.eq_ignore_ascii_case(b"close") {
+                    self.close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    self.keep_alive = true;
+                } else if let Ok(listed) = HeaderName::from_bytes(token) {
+                    self.listed.push(listed);
+                }
+            }
+            return false;
+        }
+        !(name == header::TE
+            || name == header::TRAILER
+            || name == header::UPGRADE
+            || name.as_str() == "keep-alive"
+            || name.as_str() == "proxy-connection")
+    }
+
+    /// The body's framing, and whether the connection can outlive it.
+    fn framing(&self, status: StatusCode, head_request: bool) -> Result<(Framing, bool), Error> {
+        if head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+            return Ok((Framing::Empty, true));
+        }
+        if let Some(chunked) = self.transfer_encoding {
+            // With a Content-Length beside it, the message was meant for some
+            // other parser: read it, then do not trust the connection again.
+            let trusted = chunked && self.content_length.is_none();
+            return Ok(if chunked {
+                (Framing::Chunked, trusted)
+            } else {
+                (Framing::UntilClose, false)
+            });
+        }
+        Ok(match self.content_length {
+            Some(Err(e)) => return Err(Error::Protocol(e)),
+            Some(Ok(0)) => (Framing::Empty, true),
+            Some(Ok(n)) => (Framing::Length(n), true),
+            None => (Framing::UntilClose, false),
         })
-    };
-    if version == Version::HTTP_10 {
-        has(b"keep-alive")
-    } else {
-        !has(b"close")
+    }
+
+    fn persistent(&self, version: Version) -> bool {
+        if version == Version::HTTP_10 {
+            self.keep_alive
+        } else {
+            !self.close
+        }
     }
 }
 
@@ -260,6 +311,7 @@ mod tests {
             &method,
             "/a/b?c=d",
             &map,
+            b"",
             "backend:8080",
             body_len,
         );
@@ -279,6 +331,18 @@ mod tests {
         assert_eq!(
             encoded(Method::POST, &[("host", "api.example.com")], 12345),
             "POST /a/b?c=d HTTP/1.1\r\nhost: api.example.com\r\ncontent-length: 12345\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn extra_lines_follow_the_headers() {
+        let mut out = Vec::new();
+        let mut map = HeaderMap::new();
+        map.insert("x-a", HeaderValue::from_static("1"));
+        encode_request(&mut out, &Method::GET, "/", &map, b"x-b: 2\r\n", "h", 0);
+        assert_eq!(
+            out,
+            b"GET / HTTP/1.1\r\nhost: h\r\nx-a: 1\r\nx-b: 2\r\n\r\n"
         );
     }
 
@@ -437,6 +501,21 @@ mod tests {
         for (head, head_request, want) in cases {
             assert_eq!(framing_of(head, head_request), want, "{head:?}");
         }
+    }
+
+    #[test]
+    fn hop_by_hop_fields_are_not_carried_on() {
+        let (head, _) = parse(
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nTrailer: x-t\r\nUpgrade: h2c\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\nX-End: 2\r\nSet-Cookie: a=1\r\n\r\n",
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        let mut names: Vec<_> = head.parts.headers.keys().map(|n| n.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["set-cookie", "x-end"]);
+        assert_eq!(head.framing, Framing::Chunked);
+        assert!(!head.keep_alive, "chunked beside Content-Length");
     }
 
     #[test]

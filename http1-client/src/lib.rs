@@ -10,6 +10,12 @@
 //! to its pool once its body has been read to the end; a body dropped early
 //! closes it.
 //!
+//! A response comes without the fields that describe only this hop
+//! (`Connection` and what it names, `Keep-Alive`, `Transfer-Encoding`,
+//! `TE`, `Trailer`, `Upgrade`, `Proxy-Connection`; RFC 9110 §7.6.1), and
+//! without `Content-Length` when it was chunked: framing and the connection
+//! are this client's business, and a proxy must not pass them on.
+//!
 //! Scope: `http://` origins, HTTP/1.1 (HTTP/1.0 answers understood),
 //! request bodies given whole, response bodies framed by `Content-Length`,
 //! `Transfer-Encoding: chunked` or the connection's end. No TLS, no upgrades,

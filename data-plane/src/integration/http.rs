@@ -336,9 +336,10 @@ impl HttpIntegration {
             .uri(uri)
             .body(prepared.body)
             .map_err(|_| GatewayError::new(ResponseType::ApiConfigurationError))?;
+        let mut forwarded = Cow::Borrowed(&[][..]);
         if self.proxy {
             proxy_headers(call.headers, request.headers_mut());
-            forwarded_headers(request.headers_mut(), call.caller);
+            forwarded = forwarded_lines(call.headers, call.caller);
         } else {
             let headers = request.headers_mut();
             if let Some(ct) = call.headers.get(header::CONTENT_TYPE) {
@@ -369,7 +370,7 @@ impl HttpIntegration {
         let started = Instant::now();
         let outcome = call
             .timer
-            .within(self.timeout, call.client.request(request))
+            .within(self.timeout, call.client.send(request, &forwarded))
             .await;
         *integration_latency = Some(started.elapsed());
         let response = match outcome {
@@ -606,13 +607,13 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// The caller's headers minus hop-by-hop, Host and Content-Length (the
 /// client sets both for the backend).
 fn proxy_headers(from: &HeaderMap, to: &mut HeaderMap) {
-    // Room for the X-Forwarded-* three too: no rehash on the way.
-    to.reserve(from.len() + 3);
+    to.reserve(from.len());
     let listed = connection_listed(from);
     for (name, value) in from {
         if is_hop_by_hop(name)
             || name == header::HOST
             || name == header::CONTENT_LENGTH
+            || is_forwarded(name)
             || listed.contains(name)
         {
             continue;
@@ -622,21 +623,35 @@ fn proxy_headers(from: &HeaderMap, to: &mut HeaderMap) {
 }
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 
-fn forwarded_headers(headers: &mut HeaderMap, caller: &Forwarded) {
-    let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(existing) if !existing.trim().is_empty() => {
-            HeaderValue::from_str(&format!("{existing}, {}", caller.ip)).ok()
+/// The `X-Forwarded-*` fields the gateway sets itself ([`forwarded_lines`]).
+fn is_forwarded(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str().strip_prefix("x-forwarded-"),
+        Some("for" | "proto" | "port")
+    )
+}
+
+/// The `X-Forwarded-*` lines for the backend: the connection's own, unless
+/// the caller sent an `X-Forwarded-For`, which the caller's address extends.
+fn forwarded_lines<'c>(from: &HeaderMap, caller: &'c Forwarded) -> Cow<'c, [u8]> {
+    match from
+        .get(&X_FORWARDED_FOR)
+        .map(|v| v.as_bytes().trim_ascii())
+    {
+        Some(earlier) if !earlier.is_empty() => {
+            let rest = &caller.lines[caller.for_line_end..];
+            let mut lines = Vec::with_capacity(earlier.len() + caller.lines.len() + 2);
+            lines.extend_from_slice(b"x-forwarded-for: ");
+            lines.extend_from_slice(earlier);
+            lines.extend_from_slice(b", ");
+            lines.extend_from_slice(caller.ip.as_bytes());
+            lines.extend_from_slice(b"\r\n");
+            lines.extend_from_slice(rest);
+            Cow::Owned(lines)
         }
-        _ => caller.for_value.clone(),
-    };
-    if let Some(value) = value {
-        headers.insert(X_FORWARDED_FOR, value);
+        _ => Cow::Borrowed(&caller.lines),
     }
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    headers.insert(X_FORWARDED_PORT, caller.port_value.clone());
 }
 
 #[cfg(test)]
@@ -763,15 +778,26 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_headers_name_the_caller() {
+    fn forwarded_lines_name_the_caller() {
         let caller = Forwarded::new("10.1.2.3", 8080);
-        let mut headers = HeaderMap::new();
-        forwarded_headers(&mut headers, &caller);
-        assert_eq!(headers["x-forwarded-for"], "10.1.2.3");
-        assert_eq!(headers["x-forwarded-port"], "8080");
-        assert_eq!(headers["x-forwarded-proto"], "http");
-        headers.insert("x-forwarded-for", "192.0.2.1".parse().unwrap());
-        forwarded_headers(&mut headers, &caller);
-        assert_eq!(headers["x-forwarded-for"], "192.0.2.1, 10.1.2.3");
+        let own =
+            "x-forwarded-for: 10.1.2.3\r\nx-forwarded-proto: http\r\nx-forwarded-port: 8080\r\n";
+        let mut from = HeaderMap::new();
+        assert_eq!(&*forwarded_lines(&from, &caller), own.as_bytes());
+        from.insert("x-forwarded-for", HeaderValue::from_static(" "));
+        assert_eq!(&*forwarded_lines(&from, &caller), own.as_bytes());
+        from.insert("x-forwarded-for", HeaderValue::from_static("192.0.2.1"));
+        assert_eq!(
+            &*forwarded_lines(&from, &caller),
+            "x-forwarded-for: 192.0.2.1, 10.1.2.3\r\nx-forwarded-proto: http\r\nx-forwarded-port: 8080\r\n".as_bytes()
+        );
+        // The caller's own X-Forwarded-* never reach the backend beside ours.
+        from.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        from.insert("x-forwarded-port", HeaderValue::from_static("1"));
+        from.insert("x-forwarded-host", HeaderValue::from_static("kept"));
+        let mut to = HeaderMap::new();
+        proxy_headers(&from, &mut to);
+        let names: Vec<_> = to.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["x-forwarded-host"]);
     }
 }

@@ -158,19 +158,23 @@ pub struct Forwarded {
     pub ip: Box<str>,
     /// The port the caller connected to.
     pub local_port: u16,
-    /// `ip` as a header value (`None` if it cannot be one).
-    pub for_value: Option<HeaderValue>,
-    /// `local_port` as a header value.
-    pub port_value: HeaderValue,
+    /// `X-Forwarded-For`, `-Proto` and `-Port` for a backend, encoded as
+    /// header lines (the For line first).
+    pub lines: Box<[u8]>,
+    /// Where the For line ends in `lines`.
+    pub for_line_end: usize,
 }
 
 impl Forwarded {
     pub fn new(ip: &str, local_port: u16) -> Self {
+        let for_line = format!("x-forwarded-for: {ip}\r\n");
+        let lines =
+            format!("{for_line}x-forwarded-proto: http\r\nx-forwarded-port: {local_port}\r\n");
         Self {
             ip: ip.into(),
             local_port,
-            for_value: HeaderValue::from_str(ip).ok(),
-            port_value: HeaderValue::from(local_port),
+            lines: lines.into_bytes().into(),
+            for_line_end: for_line.len(),
         }
     }
 }
