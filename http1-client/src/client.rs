@@ -88,11 +88,11 @@ impl Client {
         );
 
         while let Some(mut conn) = self.pool.checkout(&authority) {
-            if conn.write(&head, rest).await.is_err() {
+            let Ok(whole) = conn.write(&head, rest).await else {
                 continue;
-            }
+            };
             match conn.read_head(head_request).await {
-                Ok(response) => return self.respond(conn, response, authority),
+                Ok(response) => return self.respond(conn, response, whole, authority),
                 Err(Error::Closed) if idempotent => continue,
                 Err(Error::Io(e)) if idempotent && closed_under_us(e.kind()) => continue,
                 Err(e) => return Err(e),
@@ -106,17 +106,20 @@ impl Client {
                 authority: authority.to_string(),
                 source,
             })?;
-        conn.write(&head, rest).await?;
+        let whole = conn.write(&head, rest).await?;
         let response = conn.read_head(head_request).await?;
-        self.respond(conn, response, authority)
+        self.respond(conn, response, whole, authority)
     }
 
     /// The response with its body: whole when it came with the head (the
     /// connection goes straight back to the pool), else read as it comes.
+    /// `sent_whole`: the request went out whole (else the connection ends
+    /// with this response).
     fn respond(
         &self,
         mut conn: Conn,
         head: ResponseHead,
+        sent_whole: bool,
         authority: Authority,
     ) -> Result<Response<ResponseBody>, Error> {
         let ResponseHead {
@@ -124,6 +127,7 @@ impl Client {
             framing,
             keep_alive,
         } = head;
+        let keep_alive = keep_alive && sent_whole;
         let home = Home::new(&self.pool, authority);
         let mut decoder = Decoder::new(framing);
         let mut first: Option<Bytes> = None;

@@ -69,12 +69,30 @@ impl Conn {
         }
     }
 
-    pub async fn write(&mut self, head: &[u8], body: &[u8]) -> std::io::Result<()> {
+    /// Sends the request. `Ok(false)`: the backend began to answer before
+    /// `body` was all sent (it turned the request down without reading it);
+    /// the rest is not sent, and the connection cannot carry another request.
+    pub async fn write(&mut self, head: &[u8], body: &[u8]) -> std::io::Result<bool> {
         self.stream.write_all(head).await?;
-        if !body.is_empty() {
-            self.stream.write_all(body).await?;
+        let mut sent = 0;
+        while sent < body.len() {
+            tokio::select! {
+                biased;
+                readable = self.stream.readable() => {
+                    readable?;
+                    return Ok(false);
+                }
+                writable = self.stream.writable() => {
+                    writable?;
+                    match self.stream.try_write(&body[sent..]) {
+                        Ok(n) => sent += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Reads until a whole response head is in. `Error::Closed`: the backend

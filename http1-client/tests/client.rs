@@ -326,3 +326,52 @@ async fn only_absolute_http_uris_are_accepted() {
         assert!(matches!(error, Error::InvalidUri(_)), "{error}");
     }
 }
+
+#[tokio::test]
+async fn an_answer_before_the_body_is_sent_stops_the_upload() {
+    // A backend that turns a large upload down as soon as it has the head,
+    // and reads no more: the client must stop writing and take the answer
+    // rather than wait for socket buffers that never drain.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let answer = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nnope";
+                let _ = stream.write_all(answer).await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            });
+        }
+    });
+    let client = Client::new();
+    let upload = vec![b'x'; 64 * 1024 * 1024];
+    let response = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.request(request(Method::POST, &url, upload)),
+    )
+    .await
+    .expect("the client kept writing instead of reading the answer")
+    .unwrap();
+    assert_eq!(response.status(), 413);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"nope");
+    // Half an upload is left on that connection: it is not reused.
+    let response = client
+        .request(request(Method::GET, &url, ""))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
