@@ -18,7 +18,9 @@ const MAX_HEADERS: usize = 128;
 /// already encoded `extra` lines, to `out`. `Content-Length` comes from
 /// `body_len`; the caller's own `Content-Length`, `Transfer-Encoding` and
 /// `Connection` are not sent (this client frames the body and owns the
-/// connection). Without a `Host` header, `host` is sent.
+/// connection), nor `Expect`: the body follows the head at once, and a
+/// `100 Continue` arriving mid-upload would read as an early answer.
+/// Without a `Host` header, `host` is sent.
 pub(crate) fn encode_request(
     out: &mut Vec<u8>,
     method: &Method,
@@ -39,6 +41,7 @@ pub(crate) fn encode_request(
         if name == header::CONTENT_LENGTH
             || name == header::TRANSFER_ENCODING
             || name == header::CONNECTION
+            || name == header::EXPECT
         {
             continue;
         }
@@ -355,13 +358,14 @@ mod tests {
     }
 
     #[test]
-    fn the_callers_framing_and_connection_headers_are_not_sent() {
+    fn the_callers_framing_connection_and_expect_headers_are_not_sent() {
         let head = encoded(
             Method::POST,
             &[
                 ("content-length", "999"),
                 ("transfer-encoding", "chunked"),
                 ("connection", "close"),
+                ("expect", "100-continue"),
             ],
             3,
         );
