@@ -62,6 +62,11 @@ impl Conn {
         }
     }
 
+    /// Back to small reads for the next response (the connection goes idle).
+    pub fn rest(&mut self) {
+        self.read_size = FIRST_READ;
+    }
+
     /// After a read of `n` bytes.
     pub fn note_read(&mut self, n: usize) {
         if n >= self.read_size && self.read_size < MAX_READ {

@@ -62,10 +62,11 @@ impl Home {
     }
 
     /// Returns `conn` to the pool, if it is clean and the pool still exists.
-    pub fn put(self, conn: Conn) {
+    pub fn put(self, mut conn: Conn) {
         if conn.buf.is_empty()
             && let Some(pool) = self.pool.upgrade()
         {
+            conn.rest();
             pool.put(self.authority, conn);
         }
     }
