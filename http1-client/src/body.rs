@@ -288,14 +288,17 @@ impl Body for ResponseBody {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
             BodyState::Reading(reading) => {
-                let mut hint = reading.decoder.size_hint();
-                if let Some(first) = &reading.first {
-                    let extra = first.len() as u64;
-                    hint.set_lower(hint.lower() + extra);
-                    if let Some(upper) = hint.upper() {
-                        hint.set_upper(upper + extra);
-                    }
+                let rest = reading.decoder.size_hint();
+                let Some(first) = &reading.first else {
+                    return rest;
+                };
+                let extra = first.len() as u64;
+                // Upper bound first: `set_lower` refuses a value above it.
+                let mut hint = SizeHint::new();
+                if let Some(upper) = rest.upper() {
+                    hint.set_upper(upper + extra);
                 }
+                hint.set_lower(rest.lower() + extra);
                 hint
             }
         }
