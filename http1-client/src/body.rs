@@ -413,6 +413,69 @@ mod tests {
         assert_eq!(decode_in_steps(Framing::Empty, b"", 4).unwrap(), b"");
     }
 
+    /// Hostile or broken backends: random bytes after plausible heads, fed
+    /// in random steps, never panic the parser or the decoder.
+    #[test]
+    fn random_answers_never_panic() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        const HEADS: [&[u8]; 4] = [
+            b"HTTP/1.1 200 OK\r\n",
+            b"HTTP/1.0 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n",
+            b"HTTP/1.1 304 Not Modified\r\n",
+            b"HTTP/1.0 200 OK\r\n",
+        ];
+        const FIELDS: [&[u8]; 6] = [
+            b"Transfer-Encoding: chunked\r\n",
+            b"Transfer-Encoding: gzip\r\n",
+            b"Content-Length: 5\r\n",
+            b"Content-Length: 999999999999\r\n",
+            b"Connection: close, x-y\r\n",
+            b"X-A: \x80\t b\r\n",
+        ];
+        const BODY: [&[u8]; 6] = [
+            b"5\r\nhello\r\n",
+            b"fffffffffffffff\r\n",
+            b"0\r\n\r\n",
+            b";;\r\n\n\r",
+            b"3;x\r\nabc\r\n0\r\nt: 1\r\n",
+            b"\x00\xff ",
+        ];
+        let mut decoded = 0;
+        for _ in 0..3_000 {
+            let mut wire = HEADS[(next() % 4) as usize].to_vec();
+            for _ in 0..(next() % 4) {
+                wire.extend_from_slice(FIELDS[(next() % 6) as usize]);
+            }
+            wire.extend_from_slice(b"\r\n");
+            for _ in 0..(next() % 6) {
+                if next() % 4 == 0 {
+                    let len = (next() % 16) as usize;
+                    wire.extend((0..len).map(|_| next() as u8));
+                } else {
+                    wire.extend_from_slice(BODY[(next() % 6) as usize]);
+                }
+            }
+            let head_request = next() % 5 == 0;
+            let mut buf = BytesMut::from(&wire[..]);
+            let framing = match crate::head::parse_response(&mut buf, head_request) {
+                Ok(Some(head)) => head.framing,
+                Ok(None) | Err(_) => continue,
+            };
+            let step = 1 + (next() % 7) as usize;
+            let rest = buf.to_vec();
+            let _ = decode_in_steps(framing, &rest, step);
+            decoded += 1;
+        }
+        // Not vacuous: many inputs got past the head to a body.
+        assert!(decoded > 100, "{decoded}");
+    }
+
     #[test]
     fn a_length_body_leaves_what_follows_it() {
         let mut buf = BytesMut::from(&b"okEXTRA"[..]);
