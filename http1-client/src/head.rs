@@ -51,8 +51,11 @@ pub(crate) fn encode_request(
     // As Go's client does: an empty POST/PUT/PATCH still says its length,
     // which servers that insist on one (411) accept.
     if body_len > 0 || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
-        let mut digits = [0u8; 20];
-        line(out, b"content-length", decimal(body_len, &mut digits));
+        line(
+            out,
+            b"content-length",
+            itoa::Buffer::new().format(body_len).as_bytes(),
+        );
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -62,18 +65,6 @@ fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
-}
-
-fn decimal(mut n: usize, digits: &mut [u8; 20]) -> &[u8] {
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &digits[at..];
-        }
-    }
 }
 
 /// How the response body is delimited.
@@ -200,7 +191,7 @@ impl Fields {
     /// and the connection are this client's business.
     fn note(&mut self, name: &HeaderName, value: &[u8]) -> bool {
         if name == header::TRANSFER_ENCODING {
-            let last = value.rsplit(|&b| b == b',').next().map(trim);
+            let last = value.rsplit(|&b| b == b',').next().map(<[u8]>::trim_ascii);
             self.transfer_encoding = Some(last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")));
             return false;
         }
@@ -209,7 +200,7 @@ impl Fields {
                 return true;
             }
             for part in value.split(|&b| b == b',') {
-                let length = match parse_decimal(trim(part)) {
+                let length = match parse_decimal(part.trim_ascii()) {
                     None => Err("invalid Content-Length"),
                     Some(n) if matches!(self.content_length, Some(Ok(seen)) if seen != n) => {
                         Err("conflicting Content-Length values")
@@ -225,7 +216,7 @@ impl Fields {
             return true;
         }
         if name == header::CONNECTION {
-            for token in value.split(|&b| b == b',').map(trim) {
+            for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
                 if token.eq_ignore_ascii_case(b"close") {
                     self.close = true;
                 } else if token.eq_ignore_ascii_case(b"keep-alive") {
@@ -275,18 +266,7 @@ impl Fields {
     }
 }
 
-fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &bytes[start..end]
-}
-
+/// Digits only: `str::parse` would also take a leading `+`.
 fn parse_decimal(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 {
         return None;

@@ -18,6 +18,9 @@ use tokio::net::{TcpListener, TcpStream};
 enum After {
     KeepOpen,
     Close,
+    /// Answers as soon as it has the head, reads nothing more (the body
+    /// stays unread), and holds the connection open for 30 s.
+    Stall,
 }
 
 /// One request as the backend saw it: the head and the body.
@@ -66,6 +69,11 @@ async fn serve(
             }
         };
         let head = String::from_utf8(buf[..end].to_vec()).unwrap();
+        if after == After::Stall {
+            let _ = stream.write_all(answer(&head).as_bytes()).await;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            return;
+        }
         let length = head
             .lines()
             .find_map(|l| l.strip_prefix("content-length: "))
@@ -334,29 +342,10 @@ async fn an_answer_before_the_body_is_sent_stops_the_upload() {
     // A backend that turns a large upload down as soon as it has the head,
     // and reads no more: the client must stop writing and take the answer
     // rather than wait for socket buffers that never drain.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        loop {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut seen = Vec::new();
-                let mut chunk = [0u8; 1024];
-                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let answer = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nnope";
-                let _ = stream.write_all(answer).await;
-                tokio::time::sleep(Duration::from_secs(30)).await;
-            });
-        }
-    });
+    fn refuse(_: &str) -> String {
+        "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nnope".into()
+    }
+    let (url, accepted, _) = backend(After::Stall, 1, refuse).await;
     let client = Client::new();
     let upload = vec![b'x'; 64 * 1024 * 1024];
     let response = tokio::time::timeout(
