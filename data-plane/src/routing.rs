@@ -368,11 +368,7 @@ impl Node {
         }
         let (segment, tail) = split_at_byte(rest, b'/');
         let tail = tail.get(1..).unwrap_or("");
-        let decoded = if escaped {
-            decode(segment)?
-        } else {
-            Cow::Borrowed(segment)
-        };
+        let decoded = decode(segment, escaped)?;
         if let Some(child) = self.literals.get(&*decoded)
             && let Some(index) = child.walk(tail, escaped, method, params)
         {
@@ -388,21 +384,20 @@ impl Node {
         if let Some((name, methods)) = &self.greedy
             && let Some(index) = methods.find(method)
         {
-            let value = if escaped {
-                decode(rest)?
-            } else {
-                Cow::Borrowed(rest)
-            };
-            params.push((name, value));
+            params.push((name, decode(rest, escaped)?));
             return Some(index);
         }
         None
     }
 }
 
-/// Percent-decodes, refusing results that are not UTF-8. Borrows unless the
-/// input holds an escape.
-fn decode(s: &str) -> Option<Cow<'_, str>> {
+/// Percent-decodes, refusing results that are not UTF-8. `escaped`: whether
+/// the path holds a `%` at all; without one, `s` is its own decoding (and
+/// UTF-8 already), borrowed without a scan.
+fn decode(s: &str, escaped: bool) -> Option<Cow<'_, str>> {
+    if !escaped {
+        return Some(Cow::Borrowed(s));
+    }
     percent_decode_str(s).decode_utf8().ok()
 }
 
@@ -434,12 +429,7 @@ fn normalize(rest_path: &str) -> Option<(&str, bool)> {
     let body = body.strip_suffix('/').unwrap_or(body);
     let escaped = body.as_bytes().contains(&b'%');
     for segment in body.split('/') {
-        // Without an escape the segment is its own decoding (and UTF-8 already).
-        let decoded = if escaped {
-            decode(segment)?
-        } else {
-            Cow::Borrowed(segment)
-        };
+        let decoded = decode(segment, escaped)?;
         if decoded.is_empty() || decoded == "." || decoded == ".." {
             return None;
         }
