@@ -29,6 +29,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use redis::aio::ConnectionManager;
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
 
 pub use limits::{BucketKeys, Rate, StageLimits};
 use local::LocalBuckets;
@@ -103,31 +104,7 @@ pub struct Level<'k> {
 pub const MAX_LEVELS: usize = 3;
 
 /// A request's levels, in order, held inline (no allocation per request).
-#[derive(Debug, Clone, Default)]
-pub struct Levels<'k> {
-    items: [Option<Level<'k>>; MAX_LEVELS],
-    len: usize,
-}
-
-impl<'k> Levels<'k> {
-    /// Adds a level; more than [`MAX_LEVELS`] is a bug in the caller.
-    pub fn push(&mut self, level: Level<'k>) {
-        self.items[self.len] = Some(level);
-        self.len += 1;
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Level<'k>> {
-        self.items[..self.len].iter().flatten()
-    }
-}
+pub type Levels<'k> = SmallVec<[Level<'k>; MAX_LEVELS]>;
 
 #[derive(Debug, Clone)]
 pub struct QuotaCheck {
