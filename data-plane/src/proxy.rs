@@ -8,6 +8,7 @@
 //!
 //! Not yet in the pipeline (architecture.md): caching, access logs.
 
+use std::cell::RefCell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,7 +28,8 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use rand::Rng;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -297,6 +299,7 @@ async fn connection(
             }
             Watch::Timer => {
                 let now = Instant::now();
+                activity.look(now);
                 let head = activity.head_deadline();
                 let idle = activity.idle_deadline();
                 if closing_by.is_some() || head.is_some_and(|h| h <= now) {
@@ -349,8 +352,13 @@ struct Peer {
 /// Traffic on one connection, as the watchdog sees it.
 struct Activity {
     epoch: Instant,
-    /// Milliseconds since `epoch` of the last read or write.
+    /// Milliseconds since `epoch` of the last read or write the watchdog
+    /// knows the time of.
     last_io: AtomicU64,
+    /// Traffic since the watchdog last looked: reads and writes only set
+    /// this (no clock reading per write); the watchdog, which wakes at least
+    /// every [`HEADER_READ_TIMEOUT`], dates it when it looks.
+    io_since_look: AtomicBool,
     /// 1 + milliseconds since `epoch` when bytes arrived with no request in
     /// progress (a head has begun); 0 when none.
     head_since: AtomicU64,
@@ -364,14 +372,15 @@ impl Activity {
         Self {
             epoch: Instant::now(),
             last_io: AtomicU64::new(0),
+            io_since_look: AtomicBool::new(false),
             head_since: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             h2: AtomicBool::new(false),
         }
     }
 
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    fn ms_at(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
     }
 
     fn at(&self, ms: u64) -> Instant {
@@ -379,24 +388,36 @@ impl Activity {
     }
 
     fn on_read(&self, first_bytes: &[u8], first: bool) {
-        let now = self.now_ms();
-        self.last_io.store(now, Ordering::Relaxed);
         if first && first_bytes.starts_with(b"PRI * HTTP/2.0") {
             self.h2.store(true, Ordering::Relaxed);
         }
         // The watchdog reads this when its timer fires; no wake-up needed.
+        // Only a head's first bytes are dated now: the slow-loris clock
+        // starts there.
         if !self.h2.load(Ordering::Relaxed)
             && self.in_flight.load(Ordering::Acquire) == 0
             && self.head_since.load(Ordering::Relaxed) == 0
         {
+            let now = self.ms_at(Instant::now());
+            self.last_io.store(now, Ordering::Relaxed);
             let _ =
                 self.head_since
                     .compare_exchange(0, now + 1, Ordering::AcqRel, Ordering::Relaxed);
+        } else {
+            self.io_since_look.store(true, Ordering::Relaxed);
         }
     }
 
     fn on_write(&self) {
-        self.last_io.store(self.now_ms(), Ordering::Relaxed);
+        self.io_since_look.store(true, Ordering::Relaxed);
+    }
+
+    /// The watchdog's look at `now`: traffic since the last look counts as
+    /// traffic now (a connection is idle-closed at most one look late).
+    fn look(&self, now: Instant) {
+        if self.io_since_look.swap(false, Ordering::Relaxed) {
+            self.last_io.fetch_max(self.ms_at(now), Ordering::Relaxed);
+        }
     }
 
     fn begin_request(self: &Arc<Self>) -> InFlight {
@@ -507,6 +528,7 @@ async fn handle(request: Request<Incoming>, shared: &Shared, peer: &Peer) -> Res
     let ids = Ids {
         request_id,
         extended_id: extended_id.as_str(),
+        arrived: started,
     };
     let mut response = pipeline(request, shared, &runtime, ids, peer, &mut trace).await;
     let headers = response.headers_mut();
@@ -528,10 +550,12 @@ async fn handle(request: Request<Incoming>, shared: &Shared, peer: &Peer) -> Res
     response
 }
 
+/// A request's ids, and when it arrived.
 #[derive(Clone, Copy)]
 struct Ids<'a> {
     request_id: &'a str,
     extended_id: &'a str,
+    arrived: Instant,
 }
 
 async fn pipeline<'r>(
@@ -653,7 +677,10 @@ async fn pipeline<'r>(
         parts.headers.get("x-api-key").and_then(|v| v.to_str().ok())
     };
     let admitted_key = match shared.runtime.throttle() {
-        Some(throttle) => match throttle.check(limits, matched.route_index, api_key).await {
+        Some(throttle) => match throttle
+            .check_at(limits, matched.route_index, api_key, ids.arrived)
+            .await
+        {
             Ok(key) => key,
             Err(rejection) => {
                 return render(responses, &crate::throttle::gateway_error(rejection), &view);
@@ -793,10 +820,24 @@ fn protocol(version: http::Version) -> &'static str {
     }
 }
 
-/// A random (v4) UUID from the thread's RNG: `Uuid::new_v4` would make a
-/// `getrandom` syscall per request.
+thread_local! {
+    /// Request ids need to be unique, not unpredictable: a small fast
+    /// generator per thread, seeded from the OS once. (`Uuid::new_v4` would
+    /// make a `getrandom` syscall per request, `thread_rng` run ChaCha.)
+    static IDS: RefCell<SmallRng> = RefCell::new(SmallRng::from_rng(rand::thread_rng()).unwrap_or_else(|_| SmallRng::seed_from_u64(rand::random())));
+}
+
+fn random<T>() -> T
+where
+    rand::distributions::Standard: rand::distributions::Distribution<T>,
+{
+    IDS.with_borrow_mut(|rng| rng.r#gen())
+}
+
+/// A random (v4) UUID.
 fn request_id() -> uuid::Uuid {
-    uuid::Builder::from_random_bytes(rand::thread_rng().r#gen()).into_uuid()
+    // One u128 draw: an array would be drawn byte by byte.
+    uuid::Builder::from_random_bytes(random::<u128>().to_le_bytes()).into_uuid()
 }
 
 /// AWS's `extendedRequestId` shape: 15 base64 characters and `=`, on the stack.
@@ -812,7 +853,7 @@ impl ExtendedId {
 fn extended_request_id() -> ExtendedId {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     // 15 × 6 bits out of one 128-bit draw.
-    let mut bits: u128 = rand::thread_rng().r#gen();
+    let mut bits: u128 = random();
     let mut id = [b'='; 16];
     for byte in &mut id[..15] {
         *byte = ALPHABET[(bits & 63) as usize];

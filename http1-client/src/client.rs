@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Method, Request, Response};
+use http::{HeaderMap, Method, Request, Response};
 
 use crate::Error;
 use crate::body::{Decoded, Decoder, Reading, ResponseBody};
@@ -15,6 +15,21 @@ use crate::pool::{Home, Pool};
 
 /// Bodies up to this size go out in the same write as the head.
 const INLINE_BODY: usize = 16 * 1024;
+
+/// One request for [`Client::send`].
+#[derive(Debug)]
+pub struct Outgoing<'a> {
+    pub method: &'a Method,
+    /// The backend's `host[:port]`; connections are pooled by it.
+    pub authority: &'a Authority,
+    /// The request target: a path and query beginning with `/`.
+    pub target: &'a str,
+    pub headers: &'a HeaderMap,
+    pub body: Bytes,
+    /// Lines already encoded (`name: value\r\n` each), written after
+    /// `headers`: for fields a caller sends on every request and can encode once.
+    pub extra_fields: &'a [u8],
+}
 
 /// A cheap handle to a pool of keep-alive connections. Each proxy worker
 /// has its own, so its connections stay on its thread.
@@ -42,30 +57,44 @@ impl Client {
     /// also when the backend closed it instead of answering (a keep-alive
     /// connection closed just as the request went out).
     pub async fn request(&self, request: Request<Bytes>) -> Result<Response<ResponseBody>, Error> {
-        self.send(request, b"").await
-    }
-
-    /// [`Client::request`] with `extra_fields` written after the request's
-    /// own headers: lines already encoded (`name: value\r\n` each), for
-    /// fields a caller sends on every request and can encode once.
-    pub async fn send(
-        &self,
-        request: Request<Bytes>,
-        extra_fields: &[u8],
-    ) -> Result<Response<ResponseBody>, Error> {
         let (parts, body) = request.into_parts();
         let authority = match (parts.uri.scheme(), parts.uri.authority()) {
-            (Some(s), Some(a)) if *s == Scheme::HTTP => a.clone(),
+            (Some(s), Some(a)) if *s == Scheme::HTTP => a,
             _ => return Err(Error::InvalidUri(parts.uri.to_string())),
         };
-        let target = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
+        self.send(Outgoing {
+            method: &parts.method,
+            authority,
+            target: parts.uri.path_and_query().map_or("/", PathAndQuery::as_str),
+            headers: &parts.headers,
+            body,
+            extra_fields: b"",
+        })
+        .await
+    }
+
+    /// [`Client::request`] for a request already taken apart: no URI to
+    /// build and parse on the way (a gateway has the backend's authority
+    /// parsed once, and its target assembled from validated pieces).
+    pub async fn send(&self, outgoing: Outgoing<'_>) -> Result<Response<ResponseBody>, Error> {
+        let Outgoing {
+            method,
+            authority,
+            target,
+            headers,
+            body,
+            extra_fields,
+        } = outgoing;
+        if !is_request_target(target) {
+            return Err(Error::InvalidUri(target.to_owned()));
+        }
         let inline = body.len() <= INLINE_BODY;
         let mut head = Vec::with_capacity(256 + if inline { body.len() } else { 0 });
         encode_request(
             &mut head,
-            &parts.method,
+            method,
             target,
-            &parts.headers,
+            headers,
             extra_fields,
             authority.as_str(),
             body.len(),
@@ -76,9 +105,9 @@ impl Client {
         } else {
             &body
         };
-        let head_request = parts.method == Method::HEAD;
+        let head_request = *method == Method::HEAD;
         let idempotent = matches!(
-            parts.method,
+            *method,
             Method::GET
                 | Method::HEAD
                 | Method::OPTIONS
@@ -87,12 +116,13 @@ impl Client {
                 | Method::DELETE
         );
 
-        while let Some(mut conn) = self.pool.checkout(&authority) {
+        let slot = self.pool.slot(authority);
+        while let Some(mut conn) = self.pool.checkout(slot) {
             let Ok(whole) = conn.write(&head, rest).await else {
                 continue;
             };
             match conn.read_head(head_request).await {
-                Ok(response) => return self.respond(conn, response, whole, authority),
+                Ok(response) => return self.respond(conn, response, whole, slot),
                 Err(Error::Closed) if idempotent => continue,
                 Err(Error::Io(e)) if idempotent && closed_under_us(e.kind()) => continue,
                 Err(e) => return Err(e),
@@ -108,7 +138,7 @@ impl Client {
             })?;
         let whole = conn.write(&head, rest).await?;
         let response = conn.read_head(head_request).await?;
-        self.respond(conn, response, whole, authority)
+        self.respond(conn, response, whole, slot)
     }
 
     /// The response with its body: whole when it came with the head (the
@@ -120,7 +150,7 @@ impl Client {
         mut conn: Conn,
         head: ResponseHead,
         sent_whole: bool,
-        authority: Authority,
+        slot: usize,
     ) -> Result<Response<ResponseBody>, Error> {
         let ResponseHead {
             parts,
@@ -128,7 +158,7 @@ impl Client {
             keep_alive,
         } = head;
         let keep_alive = keep_alive && sent_whole;
-        let home = Home::new(&self.pool, authority);
+        let home = Home::new(&self.pool, slot);
         let mut decoder = Decoder::new(framing);
         let mut first: Option<Bytes> = None;
         loop {
@@ -164,6 +194,12 @@ impl Client {
         });
         Ok(Response::from_parts(parts, body))
     }
+}
+
+/// A path and query (`/…`) or `*`, with nothing that would end or split
+/// the request line: no spaces, no control characters.
+fn is_request_target(target: &str) -> bool {
+    (target.starts_with('/') || target == "*") && target.bytes().all(|b| b > b' ' && b != 0x7f)
 }
 
 fn closed_under_us(kind: ErrorKind) -> bool {

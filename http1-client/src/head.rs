@@ -7,6 +7,7 @@ use std::mem::MaybeUninit;
 use bytes::{Buf, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
+use smallvec::SmallVec;
 
 use crate::Error;
 
@@ -125,7 +126,7 @@ pub(crate) fn parse_response(
         // Where each name and value sits, so that the values can share the
         // head's bytes once they are split off the buffer.
         let base = buf.as_ptr() as usize;
-        let at: Vec<_> = response
+        let at: SmallVec<[_; 16]> = response
             .headers
             .iter()
             .map(|h| {

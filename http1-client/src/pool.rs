@@ -1,6 +1,6 @@
 //! Idle connections by backend authority.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use http::uri::Authority;
 
@@ -10,16 +10,34 @@ use crate::conn::Conn;
 const MAX_IDLE_PER_AUTHORITY: usize = 256;
 
 /// A gateway calls few distinct backends per worker: a short list scanned
-/// by equality beats hashing.
+/// by equality beats hashing. Authorities match byte for byte (a gateway
+/// spells each backend the same way every time; a differently cased
+/// spelling only gets connections of its own).
 #[derive(Debug, Default)]
 pub(crate) struct Pool {
     idle: Mutex<Vec<(Authority, Vec<Conn>)>>,
 }
 
 impl Pool {
-    pub fn checkout(&self, authority: &Authority) -> Option<Conn> {
+    /// The slot of `authority`'s connections, made on first use: a request
+    /// looks its backend up once, and its connection goes back by index.
+    pub fn slot(&self, authority: &Authority) -> usize {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let (_, conns) = idle.iter_mut().find(|(a, _)| a == authority)?;
+        match idle
+            .iter()
+            .position(|(a, _)| a.as_str() == authority.as_str())
+        {
+            Some(at) => at,
+            None => {
+                idle.push((authority.clone(), Vec::new()));
+                idle.len() - 1
+            }
+        }
+    }
+
+    pub fn checkout(&self, slot: usize) -> Option<Conn> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, conns) = idle.get_mut(slot)?;
         // Most recently used first: the warmest connection, and stale ones
         // sink to the bottom where the backend closes them.
         while let Some(mut conn) = conns.pop() {
@@ -30,17 +48,11 @@ impl Pool {
         None
     }
 
-    fn put(&self, authority: Authority, conn: Conn) {
+    fn put(&self, slot: usize, conn: Conn) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let at = match idle.iter().position(|(a, _)| *a == authority) {
-            Some(at) => at,
-            None => {
-                idle.push((authority, Vec::new()));
-                idle.len() - 1
-            }
-        };
-        let conns = &mut idle[at].1;
-        if conns.len() < MAX_IDLE_PER_AUTHORITY {
+        if let Some((_, conns)) = idle.get_mut(slot)
+            && conns.len() < MAX_IDLE_PER_AUTHORITY
+        {
             conns.push(conn);
         }
     }
@@ -49,25 +61,23 @@ impl Pool {
 /// Where a connection goes back to when its response is done.
 #[derive(Debug)]
 pub(crate) struct Home {
-    pool: Weak<Pool>,
-    authority: Authority,
+    pool: Arc<Pool>,
+    slot: usize,
 }
 
 impl Home {
-    pub fn new(pool: &Arc<Pool>, authority: Authority) -> Self {
+    pub fn new(pool: &Arc<Pool>, slot: usize) -> Self {
         Self {
-            pool: Arc::downgrade(pool),
-            authority,
+            pool: pool.clone(),
+            slot,
         }
     }
 
-    /// Returns `conn` to the pool, if it is clean and the pool still exists.
+    /// Returns `conn` to the pool, if it is clean.
     pub fn put(self, mut conn: Conn) {
-        if conn.buf.is_empty()
-            && let Some(pool) = self.pool.upgrade()
-        {
+        if conn.buf.is_empty() {
             conn.rest();
-            pool.put(self.authority, conn);
+            self.pool.put(self.slot, conn);
         }
     }
 }

@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ::http::header::{self, HeaderValue};
-use ::http::uri::{Authority, PathAndQuery, Scheme};
-use ::http::{HeaderMap, HeaderName, Method, Request, Response, Uri};
+use ::http::uri::{Authority, Scheme};
+use ::http::{HeaderMap, HeaderName, Method, Response, Uri};
 use apigw_proto::gateway_response::ResponseType;
 use http_body_util::{BodyExt, Limited};
 use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -36,7 +36,7 @@ use crate::transform::{Inputs, RequestPlan, RequestTemplates};
 /// The keep-alive backend client (one per proxy worker): the call runs in
 /// the request's own task (`apigw-http1-client`).
 pub type BackendClient = apigw_http1_client::Client;
-use apigw_http1_client::ResponseBody;
+use apigw_http1_client::{Outgoing, ResponseBody};
 
 /// Largest backend body we buffer (for `integration.response.body`).
 const MAX_BUFFERED_RESPONSE: usize = 10 * 1024 * 1024;
@@ -329,19 +329,14 @@ impl HttpIntegration {
         } else {
             self.prepare(&call)?
         };
-        let uri = self.uri(view, &prepared.overrides)?;
-        let method = self.method.clone().unwrap_or_else(|| call.method.clone());
-        let mut request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .body(prepared.body)
-            .map_err(|_| GatewayError::new(ResponseType::ApiConfigurationError))?;
+        let destination = self.destination(view, &prepared.overrides)?;
+        let method = self.method.as_ref().unwrap_or(call.method);
+        let mut headers = HeaderMap::new();
         let mut forwarded = Cow::Borrowed(&[][..]);
         if self.proxy {
-            proxy_headers(call.headers, request.headers_mut());
+            proxy_headers(call.headers, &mut headers);
             forwarded = forwarded_lines(call.headers, call.caller);
         } else {
-            let headers = request.headers_mut();
             if let Some(ct) = call.headers.get(header::CONTENT_TYPE) {
                 headers.insert(header::CONTENT_TYPE, ct.clone());
             }
@@ -368,9 +363,17 @@ impl HttpIntegration {
         }
 
         let started = Instant::now();
+        let outgoing = Outgoing {
+            method,
+            authority: &destination.authority,
+            target: &destination.target,
+            headers: &headers,
+            body: prepared.body,
+            extra_fields: &forwarded,
+        };
         let outcome = call
             .timer
-            .within(self.timeout, call.client.send(request, &forwarded))
+            .within(started, self.timeout, call.client.send(outgoing))
             .await;
         *integration_latency = Some(started.elapsed());
         let response = match outcome {
@@ -391,10 +394,7 @@ impl HttpIntegration {
         if self.proxy {
             let (mut parts, incoming) = response.into_parts();
             strip_proxy_fields(&mut parts.headers);
-            return Ok(Response::from_parts(
-                parts,
-                incoming.map_err(Into::into).boxed(),
-            ));
+            return Ok(Response::from_parts(parts, Body::from(incoming)));
         }
         self.answer(response, view).await
     }
@@ -440,7 +440,7 @@ impl HttpIntegration {
                 body: None,
             };
             answer.apply_headers(&mut headers, view, Some(&backend));
-            incoming.map_err(Into::into).boxed()
+            Body::from(incoming)
         };
         let mut out = Response::new(body);
         *out.status_mut() = answer.status;
@@ -448,12 +448,12 @@ impl HttpIntegration {
         Ok(out)
     }
 
-    /// The backend URI for this request: placeholders filled, query merged.
-    fn uri(
+    /// Where this request goes: placeholders filled, query merged.
+    fn destination(
         &self,
         view: &RequestView<'_>,
         overrides: &apigw_vtl::aws::Overrides,
-    ) -> Result<Uri, GatewayError> {
+    ) -> Result<Destination<'_>, GatewayError> {
         let overridden = |list: &[(String, String)], name: &str| {
             list.iter()
                 .rev()
@@ -520,27 +520,58 @@ impl HttpIntegration {
             }
             uri.push_str(&extra);
         }
-        let uri = match &self.origin {
-            Some(authority) => absolute(authority, uri),
-            None => Uri::try_from(uri).ok(),
+        let destination = match &self.origin {
+            Some(authority) => Destination::under(authority, uri),
+            None => Destination::parse(&uri),
         };
-        uri.ok_or_else(|| GatewayError::new(ResponseType::ApiConfigurationError))
+        destination.ok_or_else(|| GatewayError::new(ResponseType::ApiConfigurationError))
     }
 }
 
-/// `http://{authority}{path}`, as `Uri::try_from` would parse the whole
-/// string (`path` begins with `/`), without parsing the authority again.
-fn absolute(authority: &Authority, path: String) -> Option<Uri> {
-    // `Uri`'s own length limit on the whole string.
-    const MAX_URI_LEN: usize = u16::MAX as usize - 1;
-    if "http://".len() + authority.as_str().len() + path.len() > MAX_URI_LEN {
-        return None;
+/// A backend request's authority and request target (path and query).
+#[derive(Debug, PartialEq, Eq)]
+struct Destination<'a> {
+    authority: Cow<'a, Authority>,
+    target: String,
+}
+
+impl<'a> Destination<'a> {
+    /// `target` (beginning with `/`) under a fixed origin: accepted where
+    /// `Uri::try_from` would take `http://{authority}{target}`, without
+    /// parsing the authority again or building a `Uri`.
+    fn under(authority: &'a Authority, mut target: String) -> Option<Self> {
+        // `Uri`'s own length limit on the whole string.
+        const MAX_URI_LEN: usize = u16::MAX as usize - 1;
+        if "http://".len() + authority.as_str().len() + target.len() > MAX_URI_LEN {
+            return None;
+        }
+        // The template's text was checked when it compiled, what the request
+        // filled in was percent-encoded or came in a request line already:
+        // this is the last guard before the request line. Nothing may end
+        // or split it; a fragment in the template is dropped, as `Uri` does.
+        if let Some(fragment) = target.bytes().position(|b| b == b'#') {
+            target.truncate(fragment);
+        }
+        let clean = target.starts_with('/') && target.bytes().all(|b| b > b' ' && b != 0x7f);
+        clean.then_some(Self {
+            authority: Cow::Borrowed(authority),
+            target,
+        })
     }
-    let mut parts = ::http::uri::Parts::default();
-    parts.scheme = Some(Scheme::HTTP);
-    parts.authority = Some(authority.clone());
-    parts.path_and_query = Some(PathAndQuery::try_from(path).ok()?);
-    Uri::from_parts(parts).ok()
+
+    /// A whole `http://` URL (its authority came from a placeholder).
+    fn parse(uri: &str) -> Option<Self> {
+        let uri = Uri::try_from(uri).ok()?;
+        if uri.scheme() != Some(&Scheme::HTTP) {
+            return None;
+        }
+        Some(Self {
+            authority: Cow::Owned(uri.authority()?.clone()),
+            target: uri
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
+        })
+    }
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the proxy.
@@ -724,17 +755,29 @@ mod tests {
             );
             if let Some((authority, path)) = split {
                 let full = t.sample();
-                let built = absolute(&authority, path.sample()).unwrap();
-                assert_eq!(built, Uri::try_from(full.as_str()).unwrap(), "{template}");
-                assert_eq!(built.to_string(), full);
+                let built = Destination::under(&authority, path.sample()).unwrap();
+                assert_eq!(
+                    Some(&built),
+                    Destination::parse(&full).as_ref(),
+                    "{template}"
+                );
+                assert_eq!(format!("http://{}{}", built.authority, built.target), full);
             }
         }
         let authority = Authority::from_static("backend:80");
+        for bad in ["/a b", "/a\r\nx: y", "/\u{7f}", "a", ""] {
+            assert_eq!(Destination::under(&authority, bad.into()), None, "{bad:?}");
+        }
         assert_eq!(
-            absolute(&authority, "/a b".into()),
-            Uri::try_from("http://backend:80/a b").ok()
+            Destination::under(&authority, "/a?b=1#c".into()).map(|d| d.target),
+            Some("/a?b=1".to_owned())
         );
-        assert!(absolute(&authority, format!("/{}", "a".repeat(70_000))).is_none());
+        assert!(Destination::under(&authority, format!("/{}", "a".repeat(70_000))).is_none());
+        assert_eq!(Destination::parse("https://backend/x"), None);
+        assert_eq!(
+            Destination::parse("http://backend:81").map(|d| d.target),
+            Some("/".to_owned())
+        );
     }
 
     #[test]

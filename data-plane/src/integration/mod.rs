@@ -86,11 +86,17 @@ pub struct Call<'a> {
 pub struct CallTimer(Mutex<Option<Pin<Box<Sleep>>>>);
 
 impl CallTimer {
-    /// `call`'s output, or `None` once `limit` has passed first (as
-    /// `tokio::time::timeout(limit, call)`: the deadline is taken now, and
-    /// `call` is polled before the timer).
-    pub fn within<F: Future>(&self, limit: Duration, call: F) -> Within<'_, F> {
-        let deadline = tokio::time::Instant::now() + limit;
+    /// `call`'s output, or `None` once `limit` has passed since `started`
+    /// (as `tokio::time::timeout(limit, call)` would, called at `started`:
+    /// `call` is polled before the timer). The caller's clock reading is
+    /// reused: it times the call too.
+    pub fn within<F: Future>(
+        &self,
+        started: std::time::Instant,
+        limit: Duration,
+        call: F,
+    ) -> Within<'_, F> {
+        let deadline = tokio::time::Instant::from_std(started) + limit;
         let sleep = match self.0.lock().ok().and_then(|mut slot| slot.take()) {
             Some(mut sleep) => {
                 sleep.as_mut().reset(deadline);
@@ -450,13 +456,22 @@ mod tests {
         let timer = CallTimer::default();
         // A quick call leaves the timer armed 30 s out...
         assert_eq!(
-            timer.within(Duration::from_secs(30), async { 7 }).await,
+            timer
+                .within(std::time::Instant::now(), Duration::from_secs(30), async {
+                    7
+                })
+                .await,
             Some(7)
         );
         // ...and a later call with a shorter limit still times out on time.
         let started = std::time::Instant::now();
         let slow = tokio::time::sleep(Duration::from_secs(5));
-        assert_eq!(timer.within(Duration::from_millis(50), slow).await, None);
+        assert_eq!(
+            timer
+                .within(std::time::Instant::now(), Duration::from_millis(50), slow)
+                .await,
+            None
+        );
         let waited = started.elapsed();
         assert!(waited >= Duration::from_millis(50), "{waited:?}");
         assert!(waited < Duration::from_secs(2), "{waited:?}");
@@ -466,13 +481,21 @@ mod tests {
             "ok"
         };
         assert_eq!(
-            timer.within(Duration::from_secs(5), answer).await,
+            timer
+                .within(std::time::Instant::now(), Duration::from_secs(5), answer)
+                .await,
             Some("ok")
         );
         // Overlapping calls (HTTP/2 streams) each have a timer.
         let (a, b) = tokio::join!(
-            timer.within(Duration::from_millis(40), std::future::pending::<()>()),
-            timer.within(Duration::from_secs(5), async { 1 }),
+            timer.within(
+                std::time::Instant::now(),
+                Duration::from_millis(40),
+                std::future::pending::<()>()
+            ),
+            timer.within(std::time::Instant::now(), Duration::from_secs(5), async {
+                1
+            }),
         );
         assert_eq!((a, b), (None, Some(1)));
     }

@@ -35,8 +35,9 @@ impl Default for LocalBuckets {
 }
 
 impl LocalBuckets {
-    pub fn now_us(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX)
+    /// `at` in the buckets' time: microseconds since they were made.
+    pub fn micros_at(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.origin).as_micros()).unwrap_or(u64::MAX)
     }
 
     /// Decides `check` at `now_us`, with every rate split by `share`.

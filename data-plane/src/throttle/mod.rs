@@ -20,7 +20,7 @@ mod redis_backend;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use apigw_proto::usage::{self as names, Day};
 use arc_swap::ArcSwapOption;
@@ -251,7 +251,7 @@ impl Throttle {
         Day::from_epoch_seconds(now + self.config.clock_offset_seconds)
     }
 
-    /// Decides a matched request: `Ok` lets it through.
+    /// Decides a matched request now: `Ok` lets it through.
     /// `api_key` is the request's key from the API's key source (the
     /// `x-api-key` header, or an authorizer's `usageIdentifierKey`).
     pub async fn check(
@@ -259,6 +259,19 @@ impl Throttle {
         limits: &StageLimits,
         route_index: usize,
         api_key: Option<&str>,
+    ) -> Result<Option<Arc<str>>, Rejection> {
+        self.check_at(limits, route_index, api_key, Instant::now())
+            .await
+    }
+
+    /// [`Throttle::check`] for a request that arrived at `arrived`: the
+    /// proxy's own clock reading, so that buckets need none of their own.
+    pub async fn check_at(
+        &self,
+        limits: &StageLimits,
+        route_index: usize,
+        api_key: Option<&str>,
+        arrived: Instant,
     ) -> Result<Option<Arc<str>>, Rejection> {
         let Some(route) = limits.routes.get(route_index) else {
             return Ok(None);
@@ -331,15 +344,15 @@ impl Throttle {
             key: Cow::Borrowed(&keys.account),
             rate: self.account,
         });
-        match self.decide(&check).await {
+        match self.decide(&check, arrived).await {
             Outcome::Admitted => Ok(key_id),
             Outcome::Throttled => Err(Rejection::Throttled),
             Outcome::QuotaExceeded => Err(Rejection::QuotaExceeded),
         }
     }
 
-    async fn decide(&self, check: &Check<'_>) -> Outcome {
-        let now_us = self.local.now_us();
+    async fn decide(&self, check: &Check<'_>, now: Instant) -> Outcome {
+        let now_us = self.local.micros_at(now);
         let Some(redis) = &self.redis else {
             return self.local.decide(check, now_us, 1);
         };
