@@ -655,16 +655,23 @@ async fn pipeline<'r>(
         principals: runtime.principals(),
         prechecked,
     };
-    let authorized = match crate::auth::authorize(
-        runtime.stage(stage),
-        matched.route_index,
-        &view,
-        signed,
-    )
-    .await
-    {
-        Ok(authorized) => authorized,
-        Err(error) => return render(responses, &error, &view),
+    let stage_runtime = runtime.stage(stage);
+    let authorized = if stage_runtime.is_none_or(|s| s.auth().is_open(matched.route_index)) {
+        crate::auth::Authorized::default()
+    } else {
+        // Boxed: authorizers' futures (Lambda calls, JWKS fetches) are large,
+        // and an open route should not carry their size in its own.
+        match Box::pin(crate::auth::authorize(
+            stage_runtime,
+            matched.route_index,
+            &view,
+            signed,
+        ))
+        .await
+        {
+            Ok(authorized) => authorized,
+            Err(error) => return render(responses, &error, &view),
+        }
     };
     let view = authorized.attach(view);
     // API key, usage plan, quota and throttles (crate::throttle), before the body is read.

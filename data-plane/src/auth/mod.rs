@@ -255,6 +255,15 @@ impl StageAuth {
         )
     }
 
+    /// Whether anyone may call the route at `route_index`: no authorizer, no
+    /// resource policy. [`Self::authorize`] would let every request through.
+    pub fn is_open(&self, route_index: usize) -> bool {
+        matches!(
+            self.routes.get(route_index).unwrap_or(&RouteAuth::None),
+            RouteAuth::None
+        ) && self.resource_policy.is_none()
+    }
+
     /// Decides whether the request at `route_index` may proceed.
     pub async fn authorize(
         &self,
@@ -262,10 +271,10 @@ impl StageAuth {
         view: &RequestView<'_>,
         signed: Signed<'_>,
     ) -> Result<Authorized, GatewayError> {
-        let route = self.routes.get(route_index).unwrap_or(&RouteAuth::None);
-        if matches!(route, RouteAuth::None) && self.resource_policy.is_none() {
+        if self.is_open(route_index) {
             return Ok(Authorized::default());
         }
+        let route = self.routes.get(route_index).unwrap_or(&RouteAuth::None);
         let c = &view.context;
         let path_after_stage =
             crate::integration::lambda::path_after_stage(c.path, c.api_id, c.stage);
