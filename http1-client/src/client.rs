@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderMap, Method, Request, Response};
+use http::{HeaderMap, HeaderName, Method, Request, Response};
 
 use crate::Error;
 use crate::body::{Decoded, Decoder, Reading, ResponseBody};
@@ -17,7 +17,6 @@ use crate::pool::{Home, Pool};
 const INLINE_BODY: usize = 16 * 1024;
 
 /// One request for [`Client::send`].
-#[derive(Debug)]
 pub struct Outgoing<'a> {
     pub method: &'a Method,
     /// The backend's `host[:port]`; connections are pooled by it.
@@ -25,10 +24,26 @@ pub struct Outgoing<'a> {
     /// The request target: a path and query beginning with `/`.
     pub target: &'a str,
     pub headers: &'a HeaderMap,
+    /// Fields of `headers` not to send, beside those this client never
+    /// sends: a proxy passes its caller's headers as they are and names
+    /// the hop-by-hop ones here, instead of copying the rest into a new map.
+    pub omit: &'a (dyn Fn(&HeaderName) -> bool + Sync),
     pub body: Bytes,
     /// Lines already encoded (`name: value\r\n` each), written after
     /// `headers`: for fields a caller sends on every request and can encode once.
     pub extra_fields: &'a [u8],
+}
+
+impl std::fmt::Debug for Outgoing<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outgoing")
+            .field("method", self.method)
+            .field("authority", self.authority)
+            .field("target", &self.target)
+            .field("headers", self.headers)
+            .field("body", &self.body.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A cheap handle to a pool of keep-alive connections. Each proxy worker
@@ -67,6 +82,7 @@ impl Client {
             authority,
             target: parts.uri.path_and_query().map_or("/", PathAndQuery::as_str),
             headers: &parts.headers,
+            omit: &|_| false,
             body,
             extra_fields: b"",
         })
@@ -82,6 +98,7 @@ impl Client {
             authority,
             target,
             headers,
+            omit,
             body,
             extra_fields,
         } = outgoing;
@@ -95,6 +112,7 @@ impl Client {
             method,
             target,
             headers,
+            omit,
             extra_fields,
             authority.as_str(),
             body.len(),

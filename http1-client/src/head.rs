@@ -15,18 +15,20 @@ use crate::Error;
 pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024;
 const MAX_HEADERS: usize = 128;
 
-/// Appends the request head for `method` `target` with `headers`, then the
-/// already encoded `extra` lines, to `out`. `Content-Length` comes from
-/// `body_len`; the caller's own `Content-Length`, `Transfer-Encoding` and
-/// `Connection` are not sent (this client frames the body and owns the
-/// connection), nor `Expect`: the body follows the head at once, and a
-/// `100 Continue` arriving mid-upload would read as an early answer.
-/// Without a `Host` header, `host` is sent.
+/// Appends the request head for `method` `target` with `headers` (less
+/// those `omit` names), then the already encoded `extra` lines, to `out`.
+/// `Content-Length` comes from `body_len`; the caller's own
+/// `Content-Length`, `Transfer-Encoding` and `Connection` are not sent (this
+/// client frames the body and owns the connection), nor `Expect`: the body
+/// follows the head at once, and a `100 Continue` arriving mid-upload would
+/// read as an early answer. Without a `Host` header, `host` is sent.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn encode_request(
     out: &mut Vec<u8>,
     method: &Method,
     target: &str,
     headers: &HeaderMap,
+    omit: &dyn Fn(&HeaderName) -> bool,
     extra: &[u8],
     host: &str,
     body_len: usize,
@@ -35,7 +37,7 @@ pub(crate) fn encode_request(
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    if !headers.contains_key(header::HOST) {
+    if !headers.contains_key(header::HOST) || omit(&header::HOST) {
         line(out, b"host", host.as_bytes());
     }
     for (name, value) in headers {
@@ -43,6 +45,7 @@ pub(crate) fn encode_request(
             || name == header::TRANSFER_ENCODING
             || name == header::CONNECTION
             || name == header::EXPECT
+            || omit(name)
         {
             continue;
         }
@@ -295,6 +298,7 @@ mod tests {
             &method,
             "/a/b?c=d",
             &map,
+            &|_| false,
             b"",
             "backend:8080",
             body_len,
@@ -319,11 +323,43 @@ mod tests {
     }
 
     #[test]
+    fn omitted_fields_stay_out_and_an_omitted_host_is_replaced() {
+        let mut map = HeaderMap::new();
+        map.insert(header::HOST, HeaderValue::from_static("caller.example"));
+        map.append("x-a", HeaderValue::from_static("1"));
+        map.append("x-hop", HeaderValue::from_static("2"));
+        let mut out = Vec::new();
+        encode_request(
+            &mut out,
+            &Method::GET,
+            "/",
+            &map,
+            &|name| name == header::HOST || name.as_str() == "x-hop",
+            b"",
+            "backend:8080",
+            0,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "GET / HTTP/1.1\r\nhost: backend:8080\r\nx-a: 1\r\n\r\n"
+        );
+    }
+
+    #[test]
     fn extra_lines_follow_the_headers() {
         let mut out = Vec::new();
         let mut map = HeaderMap::new();
         map.insert("x-a", HeaderValue::from_static("1"));
-        encode_request(&mut out, &Method::GET, "/", &map, b"x-b: 2\r\n", "h", 0);
+        encode_request(
+            &mut out,
+            &Method::GET,
+            "/",
+            &map,
+            &|_| false,
+            b"x-b: 2\r\n",
+            "h",
+            0,
+        );
         assert_eq!(
             out,
             b"GET / HTTP/1.1\r\nhost: h\r\nx-a: 1\r\nx-b: 2\r\n\r\n"
