@@ -93,36 +93,20 @@ impl Client {
     /// build and parse on the way (a gateway has the backend's authority
     /// parsed once, and its target assembled from validated pieces).
     pub async fn send(&self, outgoing: Outgoing<'_>) -> Result<Response<ResponseBody>, Error> {
-        let Outgoing {
-            method,
-            authority,
-            target,
-            headers,
-            omit,
-            body,
-            extra_fields,
-        } = outgoing;
-        if !is_request_target(target) {
-            return Err(Error::InvalidUri(target.to_owned()));
+        if !is_request_target(outgoing.target) {
+            return Err(Error::InvalidUri(outgoing.target.to_owned()));
         }
+        let body = &outgoing.body;
         let inline = body.len() <= INLINE_BODY;
         let mut head = Vec::with_capacity(256 + if inline { body.len() } else { 0 });
-        encode_request(
-            &mut head,
-            method,
-            target,
-            headers,
-            omit,
-            extra_fields,
-            authority.as_str(),
-            body.len(),
-        );
+        encode_request(&mut head, &outgoing);
         let rest: &[u8] = if inline {
-            head.extend_from_slice(&body);
+            head.extend_from_slice(body);
             &[]
         } else {
-            &body
+            body
         };
+        let (method, authority) = (outgoing.method, outgoing.authority);
         let head_request = *method == Method::HEAD;
         let idempotent = matches!(
             *method,

@@ -10,37 +10,37 @@ use http::{Method, StatusCode, Version};
 use smallvec::SmallVec;
 
 use crate::Error;
+use crate::client::Outgoing;
 
 /// A response head larger than this is refused.
 pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024;
 const MAX_HEADERS: usize = 128;
 
-/// Appends the request head for `method` `target` with `headers` (less
-/// those `omit` names), then the already encoded `extra` lines, to `out`.
-/// `Content-Length` comes from `body_len`; the caller's own
-/// `Content-Length`, `Transfer-Encoding` and `Connection` are not sent (this
-/// client frames the body and owns the connection), nor `Expect`: the body
-/// follows the head at once, and a `100 Continue` arriving mid-upload would
-/// read as an early answer. Without a `Host` header, `host` is sent.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn encode_request(
-    out: &mut Vec<u8>,
-    method: &Method,
-    target: &str,
-    headers: &HeaderMap,
-    omit: &dyn Fn(&HeaderName) -> bool,
-    extra: &[u8],
-    host: &str,
-    body_len: usize,
-) {
+/// Appends `request`'s head to `out`: its headers (less those it omits),
+/// then its already encoded extra lines. `Content-Length` comes from the
+/// body; the caller's own `Content-Length`, `Transfer-Encoding` and
+/// `Connection` are not sent (this client frames the body and owns the
+/// connection), nor `Expect`: the body follows the head at once, and a
+/// `100 Continue` arriving mid-upload would read as an early answer.
+/// Without a `Host` header, the authority is sent as `Host`.
+pub(crate) fn encode_request(out: &mut Vec<u8>, request: &Outgoing<'_>) {
+    let Outgoing {
+        method,
+        authority,
+        target,
+        headers,
+        omit,
+        body,
+        extra_fields,
+    } = request;
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     if !headers.contains_key(header::HOST) || omit(&header::HOST) {
-        line(out, b"host", host.as_bytes());
+        line(out, b"host", authority.as_str().as_bytes());
     }
-    for (name, value) in headers {
+    for (name, value) in *headers {
         if name == header::CONTENT_LENGTH
             || name == header::TRANSFER_ENCODING
             || name == header::CONNECTION
@@ -51,14 +51,14 @@ pub(crate) fn encode_request(
         }
         line(out, name.as_str().as_bytes(), value.as_bytes());
     }
-    out.extend_from_slice(extra);
+    out.extend_from_slice(extra_fields);
     // As Go's client does: an empty POST/PUT/PATCH still says its length,
     // which servers that insist on one (411) accept.
-    if body_len > 0 || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+    if !body.is_empty() || matches!(**method, Method::POST | Method::PUT | Method::PATCH) {
         line(
             out,
             b"content-length",
-            itoa::Buffer::new().format(body_len).as_bytes(),
+            itoa::Buffer::new().format(body.len()).as_bytes(),
         );
     }
     out.extend_from_slice(b"\r\n");
@@ -282,6 +282,9 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+    use http::uri::Authority;
+
     use super::*;
 
     fn encoded(method: Method, headers: &[(&str, &str)], body_len: usize) -> String {
@@ -295,13 +298,15 @@ mod tests {
         let mut out = Vec::new();
         encode_request(
             &mut out,
-            &method,
-            "/a/b?c=d",
-            &map,
-            &|_| false,
-            b"",
-            "backend:8080",
-            body_len,
+            &Outgoing {
+                method: &method,
+                authority: &Authority::from_static("backend:8080"),
+                target: "/a/b?c=d",
+                headers: &map,
+                omit: &|_| false,
+                body: Bytes::from(vec![b'x'; body_len]),
+                extra_fields: b"",
+            },
         );
         String::from_utf8(out).unwrap()
     }
@@ -331,13 +336,15 @@ mod tests {
         let mut out = Vec::new();
         encode_request(
             &mut out,
-            &Method::GET,
-            "/",
-            &map,
-            &|name| name == header::HOST || name.as_str() == "x-hop",
-            b"",
-            "backend:8080",
-            0,
+            &Outgoing {
+                method: &Method::GET,
+                authority: &Authority::from_static("backend:8080"),
+                target: "/",
+                headers: &map,
+                omit: &|name| name == header::HOST || name.as_str() == "x-hop",
+                body: Bytes::new(),
+                extra_fields: b"",
+            },
         );
         assert_eq!(
             String::from_utf8(out).unwrap(),
@@ -352,13 +359,15 @@ mod tests {
         map.insert("x-a", HeaderValue::from_static("1"));
         encode_request(
             &mut out,
-            &Method::GET,
-            "/",
-            &map,
-            &|_| false,
-            b"x-b: 2\r\n",
-            "h",
-            0,
+            &Outgoing {
+                method: &Method::GET,
+                authority: &Authority::from_static("h"),
+                target: "/",
+                headers: &map,
+                omit: &|_| false,
+                body: Bytes::new(),
+                extra_fields: b"x-b: 2\r\n",
+            },
         );
         assert_eq!(
             out,

@@ -13,46 +13,22 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::body::{self, Body};
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    api_id: String,
-    stage: String,
-    /// The resource path template, never the raw path (bounded cardinality).
-    resource: String,
-    method: String,
-    status_class: &'static str,
-}
+mod request_series;
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StageLabels {
-    api_id: String,
-    stage: String,
-}
-
-type Latency = Family<StageLabels, Histogram, fn() -> Histogram>;
-
-fn latency_histogram() -> Histogram {
-    // 1 ms … ~33 s: covers the 29 s integration timeout.
-    Histogram::new(exponential_buckets(0.001, 2.0, 16))
-}
+use request_series::{Cells, RequestLabels, RequestSeries};
 
 #[derive(Debug)]
 struct Inner {
     registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    latency: Latency,
-    integration_latency: Latency,
+    /// Requests, latency and integration latency, kept per thread.
+    series: Arc<RequestSeries>,
     config_version: Gauge,
     throttle: crate::throttle::ThrottleMetrics,
 }
@@ -82,25 +58,10 @@ pub struct RequestRecord<'a> {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::default();
-        let requests = Family::<RequestLabels, Counter>::default();
-        let latency: Latency = Family::new_with_constructor(latency_histogram);
-        let integration_latency: Latency = Family::new_with_constructor(latency_histogram);
+        let series = Arc::new(RequestSeries::default());
+        // apigw_requests, apigw_latency_seconds, apigw_integration_latency_seconds.
+        registry.register_collector(Box::new(series.clone()));
         let config_version = Gauge::default();
-        registry.register(
-            "apigw_requests",
-            "Requests answered, by API, stage, resource, method and status class",
-            requests.clone(),
-        );
-        registry.register(
-            "apigw_latency_seconds",
-            "Time from request received to response headers sent",
-            latency.clone(),
-        );
-        registry.register(
-            "apigw_integration_latency_seconds",
-            "Time from backend request sent to backend response headers received",
-            integration_latency.clone(),
-        );
         registry.register(
             "apigw_config_version",
             "Version of the configuration in service",
@@ -110,9 +71,7 @@ impl Metrics {
         Self(Arc::new(Inner {
             registry,
             throttle,
-            requests,
-            latency,
-            integration_latency,
+            series,
             config_version,
         }))
     }
@@ -136,29 +95,20 @@ impl Metrics {
                     &cache[cache.len() - 1]
                 }
             };
-            series.requests.inc();
-            if let Some(integration) = r.integration_latency {
-                series
-                    .integration_latency
-                    .observe(integration.as_secs_f64());
-            }
-            series.latency.observe(r.latency.as_secs_f64());
+            series.cells.record(r.latency, r.integration_latency);
         });
     }
 
-    /// Looks the series up (creating them) the slow way: owned labels, locks.
+    /// Looks this thread's cells up (creating them) the slow way: owned
+    /// labels, a lock.
     fn series(&self, r: &RequestRecord<'_>, status_class: &'static str) -> Series {
-        let requests = self.0.requests.get_or_create_owned(&RequestLabels {
+        let cells = self.0.series.cells(RequestLabels {
             api_id: r.api_id.to_owned(),
             stage: r.stage.to_owned(),
             resource: r.resource.to_owned(),
             method: r.method.to_owned(),
             status_class,
         });
-        let stage = StageLabels {
-            api_id: r.api_id.to_owned(),
-            stage: r.stage.to_owned(),
-        };
         Series {
             owner: Arc::downgrade(&self.0),
             api_id: r.api_id.into(),
@@ -166,9 +116,7 @@ impl Metrics {
             resource: r.resource.into(),
             method: r.method.into(),
             status_class,
-            requests,
-            latency: self.0.latency.get_or_create_owned(&stage),
-            integration_latency: self.0.integration_latency.get_or_create_owned(&stage),
+            cells,
         }
     }
 
@@ -197,11 +145,11 @@ const SERIES_CACHED: usize = 64;
 
 thread_local! {
     /// Recently recorded series: a request whose labels are here touches only
-    /// the metrics' atomics — no label strings built, no lock, no hashing.
+    /// this thread's cells — no label strings built, no lock, no hashing.
     static SERIES: RefCell<Vec<Series>> = const { RefCell::new(Vec::new()) };
 }
 
-/// One label set's metric handles (clones share the registered series).
+/// One label set's cells on this thread.
 struct Series {
     /// The [`Metrics`] they belong to; a `Weak` keeps the address unique.
     owner: Weak<Inner>,
@@ -210,9 +158,7 @@ struct Series {
     resource: Box<str>,
     method: Box<str>,
     status_class: &'static str,
-    requests: Counter,
-    latency: Histogram,
-    integration_latency: Histogram,
+    cells: Arc<Cells>,
 }
 
 impl Series {
@@ -324,6 +270,51 @@ mod tests {
         assert!(text.contains("apigw_latency_seconds_count{api_id=\"a1\",stage=\"prod\"} 1"));
         assert!(text.contains("apigw_integration_latency_seconds_count"));
         assert!(text.contains("apigw_config_version 7"));
+    }
+
+    #[test]
+    fn threads_keep_their_own_cells_and_a_scrape_sums_them() {
+        let metrics = Metrics::new();
+        let record = |m: &Metrics| {
+            for _ in 0..5 {
+                m.record(RequestRecord {
+                    api_id: "a1",
+                    stage: "prod",
+                    resource: "/x",
+                    method: "GET",
+                    status: 200,
+                    latency: Duration::from_millis(3),
+                    integration_latency: Some(Duration::from_millis(2)),
+                });
+            }
+        };
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| record(&metrics));
+            }
+        });
+        record(&metrics);
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"apigw_requests_total{api_id="a1",stage="prod",resource="/x",method="GET",status_class="2xx"} 20"#),
+            "{text}"
+        );
+        // 3 ms: above the 2 ms bound, within 4 ms; cumulative counts.
+        let stage = r#"api_id="a1",stage="prod""#;
+        for (le, n) in [("0.002", 0), ("0.004", 20), ("+Inf", 20)] {
+            let line = format!(r#"apigw_latency_seconds_bucket{{le="{le}",{stage}}} {n}"#);
+            assert!(text.contains(&line), "{line}\n{text}");
+        }
+        assert!(text.contains(&format!("apigw_latency_seconds_count{{{stage}}} 20")));
+        assert!(
+            text.contains(&format!("apigw_latency_seconds_sum{{{stage}}} 0.06")),
+            "{text}"
+        );
+        assert!(text.contains(&format!(
+            "apigw_integration_latency_seconds_count{{{stage}}} 20"
+        )));
+        // One series per thread and label set, however often it records.
+        assert_eq!(metrics.0.series.len(), 4);
     }
 
     #[test]

@@ -1,0 +1,206 @@
+//! Per-request metrics kept per thread: each proxy worker writes its own
+//! cells (no lock, no cache line shared with the other workers on the hot
+//! path), and a scrape sums every thread's cells by label set.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric as _};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+
+/// Latency bucket bounds in seconds: 1 ms … ~33 s (covers the 29 s
+/// integration timeout), doubling; a last bucket takes the rest.
+const BOUNDS: usize = 16;
+
+fn bound(i: usize) -> f64 {
+    0.001 * f64::from(1u32 << i)
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RequestLabels {
+    pub api_id: String,
+    pub stage: String,
+    /// The resource path template, never the raw path (bounded cardinality).
+    pub resource: String,
+    pub method: String,
+    pub status_class: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageLabels {
+    api_id: String,
+    stage: String,
+}
+
+/// One thread's numbers for one label set. Only that thread writes them,
+/// so an increment is a load and a store, not a locked instruction.
+#[derive(Debug, Default)]
+pub(crate) struct Cells {
+    requests: AtomicU64,
+    latency: HistogramCells,
+    integration_latency: HistogramCells,
+}
+
+impl Cells {
+    pub fn record(&self, latency: Duration, integration_latency: Option<Duration>) {
+        bump(&self.requests, 1);
+        self.latency.observe(latency);
+        if let Some(integration) = integration_latency {
+            self.integration_latency.observe(integration);
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct HistogramCells {
+    /// Per bucket (not cumulative); the last one is `+Inf`.
+    buckets: [AtomicU64; BOUNDS + 1],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+impl HistogramCells {
+    fn observe(&self, d: Duration) {
+        let seconds = d.as_secs_f64();
+        let at = (0..BOUNDS).find(|&i| seconds <= bound(i)).unwrap_or(BOUNDS);
+        bump(&self.buckets[at], 1);
+        bump(&self.count, 1);
+        bump(
+            &self.sum_nanos,
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+        );
+    }
+}
+
+/// Single-writer increment.
+fn bump(cell: &AtomicU64, by: u64) {
+    cell.store(
+        cell.load(Ordering::Relaxed).wrapping_add(by),
+        Ordering::Relaxed,
+    );
+}
+
+/// Every thread's cells, by label set.
+#[derive(Debug, Default)]
+pub(crate) struct RequestSeries {
+    cells: Mutex<Vec<(ThreadId, RequestLabels, Arc<Cells>)>>,
+}
+
+impl RequestSeries {
+    /// The calling thread's cells for `labels`, made on first use. The slow
+    /// path: callers keep the handle.
+    pub fn cells(&self, labels: RequestLabels) -> Arc<Cells> {
+        let thread = std::thread::current().id();
+        let mut all = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, _, cells)) = all.iter().find(|(t, l, _)| *t == thread && *l == labels) {
+            return cells.clone();
+        }
+        let cells = Arc::new(Cells::default());
+        all.push((thread, labels, cells.clone()));
+        cells
+    }
+}
+
+#[cfg(test)]
+impl RequestSeries {
+    pub fn len(&self) -> usize {
+        self.cells.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// Sums of every thread's cells, for one scrape.
+#[derive(Default)]
+struct Summed {
+    count: u64,
+    sum_nanos: u64,
+    buckets: [u64; BOUNDS + 1],
+}
+
+impl Summed {
+    fn add(&mut self, cells: &HistogramCells) {
+        self.count += cells.count.load(Ordering::Relaxed);
+        self.sum_nanos += cells.sum_nanos.load(Ordering::Relaxed);
+        for (sum, cell) in self.buckets.iter_mut().zip(&cells.buckets) {
+            *sum += cell.load(Ordering::Relaxed);
+        }
+    }
+
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::MetricEncoder<'_>,
+    ) -> std::fmt::Result {
+        let buckets: Vec<(f64, u64)> = self
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (if i < BOUNDS { bound(i) } else { f64::INFINITY }, n))
+            .collect();
+        #[allow(clippy::cast_precision_loss)] // nanoseconds to seconds, as any float sum
+        let sum = self.sum_nanos as f64 / 1e9;
+        encoder.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            sum, self.count, &buckets, None,
+        )
+    }
+}
+
+impl Collector for RequestSeries {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let mut requests: Vec<(RequestLabels, u64)> = Vec::new();
+        let mut latency: Vec<(StageLabels, Summed, Summed)> = Vec::new();
+        {
+            let all = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+            for (_, labels, cells) in all.iter() {
+                let n = cells.requests.load(Ordering::Relaxed);
+                match requests.iter_mut().find(|(l, _)| l == labels) {
+                    Some((_, sum)) => *sum += n,
+                    None => requests.push((labels.clone(), n)),
+                }
+                let stage = StageLabels {
+                    api_id: labels.api_id.clone(),
+                    stage: labels.stage.clone(),
+                };
+                let at = match latency.iter().position(|(s, _, _)| *s == stage) {
+                    Some(at) => at,
+                    None => {
+                        latency.push((stage, Summed::default(), Summed::default()));
+                        latency.len() - 1
+                    }
+                };
+                latency[at].1.add(&cells.latency);
+                latency[at].2.add(&cells.integration_latency);
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "apigw_requests",
+            "Requests answered, by API, stage, resource, method and status class.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (labels, n) in &requests {
+            ConstCounter::new(*n).encode(family.encode_family(labels)?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "apigw_latency_seconds",
+            "Time from request received to response headers sent.",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (stage, summed, _) in &latency {
+            summed.encode(&mut family.encode_family(stage)?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "apigw_integration_latency_seconds",
+            "Time from backend request sent to backend response headers received.",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (stage, _, summed) in &latency {
+            summed.encode(&mut family.encode_family(stage)?)?;
+        }
+        Ok(())
+    }
+}
