@@ -2,6 +2,7 @@
 //! cells (no lock, no cache line shared with the other workers on the hot
 //! path), and a scrape sums every thread's cells by label set.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
@@ -87,7 +88,7 @@ fn bump(cell: &AtomicU64, by: u64) {
 /// Every thread's cells, by label set.
 #[derive(Debug, Default)]
 pub(crate) struct RequestSeries {
-    cells: Mutex<Vec<(ThreadId, RequestLabels, Arc<Cells>)>>,
+    cells: Mutex<HashMap<(ThreadId, RequestLabels), Arc<Cells>>>,
 }
 
 impl RequestSeries {
@@ -96,12 +97,7 @@ impl RequestSeries {
     pub fn cells(&self, labels: RequestLabels) -> Arc<Cells> {
         let thread = std::thread::current().id();
         let mut all = self.cells.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, _, cells)) = all.iter().find(|(t, l, _)| *t == thread && *l == labels) {
-            return cells.clone();
-        }
-        let cells = Arc::new(Cells::default());
-        all.push((thread, labels, cells.clone()));
-        cells
+        all.entry((thread, labels)).or_default().clone()
     }
 }
 
@@ -149,29 +145,20 @@ impl Summed {
 
 impl Collector for RequestSeries {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
-        let mut requests: Vec<(RequestLabels, u64)> = Vec::new();
-        let mut latency: Vec<(StageLabels, Summed, Summed)> = Vec::new();
+        let mut requests: HashMap<RequestLabels, u64> = HashMap::new();
+        let mut latency: HashMap<StageLabels, (Summed, Summed)> = HashMap::new();
         {
             let all = self.cells.lock().unwrap_or_else(|e| e.into_inner());
-            for (_, labels, cells) in all.iter() {
-                let n = cells.requests.load(Ordering::Relaxed);
-                match requests.iter_mut().find(|(l, _)| l == labels) {
-                    Some((_, sum)) => *sum += n,
-                    None => requests.push((labels.clone(), n)),
-                }
+            for ((_, labels), cells) in all.iter() {
+                *requests.entry(labels.clone()).or_default() +=
+                    cells.requests.load(Ordering::Relaxed);
                 let stage = StageLabels {
                     api_id: labels.api_id.clone(),
                     stage: labels.stage.clone(),
                 };
-                let at = match latency.iter().position(|(s, _, _)| *s == stage) {
-                    Some(at) => at,
-                    None => {
-                        latency.push((stage, Summed::default(), Summed::default()));
-                        latency.len() - 1
-                    }
-                };
-                latency[at].1.add(&cells.latency);
-                latency[at].2.add(&cells.integration_latency);
+                let (total, integration) = latency.entry(stage).or_default();
+                total.add(&cells.latency);
+                integration.add(&cells.integration_latency);
             }
         }
         let mut family = encoder.encode_descriptor(
@@ -189,7 +176,7 @@ impl Collector for RequestSeries {
             None,
             MetricType::Histogram,
         )?;
-        for (stage, summed, _) in &latency {
+        for (stage, (summed, _)) in &latency {
             summed.encode(&mut family.encode_family(stage)?)?;
         }
         let mut family = encoder.encode_descriptor(
@@ -198,7 +185,7 @@ impl Collector for RequestSeries {
             None,
             MetricType::Histogram,
         )?;
-        for (stage, _, summed) in &latency {
+        for (stage, (_, summed)) in &latency {
             summed.encode(&mut family.encode_family(stage)?)?;
         }
         Ok(())
