@@ -649,28 +649,25 @@ async fn pipeline<'r>(
     }
     // Resource policy, IAM and authorizers (crate::auth); their output rides on the view.
     // First, as on AWS: callers that may not call never spend a tenant's quota.
-    let signed = crate::auth::Signed {
-        parts: &parts,
-        body: body.read_so_far(),
-        principals: runtime.principals(),
-        prechecked,
-    };
-    let stage_runtime = runtime.stage(stage);
-    let authorized = if stage_runtime.is_none_or(|s| s.auth().is_open(matched.route_index)) {
-        crate::auth::Authorized::default()
-    } else {
-        // Boxed: authorizers' futures (Lambda calls, JWKS fetches) are large,
-        // and an open route should not carry their size in its own.
-        match Box::pin(crate::auth::authorize(
-            stage_runtime,
-            matched.route_index,
-            &view,
-            signed,
-        ))
-        .await
-        {
-            Ok(authorized) => authorized,
-            Err(error) => return render(responses, &error, &view),
+    let guarded = runtime
+        .stage(stage)
+        .map(|s| s.auth())
+        .filter(|auth| !auth.is_open(matched.route_index));
+    let authorized = match guarded {
+        None => crate::auth::Authorized::default(),
+        Some(auth) => {
+            let signed = crate::auth::Signed {
+                parts: &parts,
+                body: body.read_so_far(),
+                principals: runtime.principals(),
+                prechecked,
+            };
+            // Boxed: authorizers' futures (Lambda calls, JWKS fetches) are
+            // large, and an open route should not carry their size in its own.
+            match Box::pin(auth.authorize(matched.route_index, &view, signed)).await {
+                Ok(authorized) => authorized,
+                Err(error) => return render(responses, &error, &view),
+            }
         }
     };
     let view = authorized.attach(view);
@@ -870,7 +867,7 @@ fn extended_request_id() -> ExtendedId {
 }
 
 /// Completes once the shutdown flag is set.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 

@@ -16,13 +16,30 @@ use crate::pool::{Home, Pool};
 /// Bodies up to this size go out in the same write as the head.
 const INLINE_BODY: usize = 16 * 1024;
 
+/// A request target: a path and query beginning with `/` (or `*`), with
+/// nothing that would end or split the request line — no space, control
+/// character or DEL. Checked once, where it is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target<'a>(&'a str);
+
+impl<'a> Target<'a> {
+    pub fn new(target: &'a str) -> Option<Self> {
+        let clean = (target.starts_with('/') || target == "*")
+            && target.bytes().all(|b| b > b' ' && b != 0x7f);
+        clean.then_some(Self(target))
+    }
+
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+}
+
 /// One request for [`Client::send`].
 pub struct Outgoing<'a> {
     pub method: &'a Method,
     /// The backend's `host[:port]`; connections are pooled by it.
     pub authority: &'a Authority,
-    /// The request target: a path and query beginning with `/`.
-    pub target: &'a str,
+    pub target: Target<'a>,
     pub headers: &'a HeaderMap,
     /// Fields of `headers` not to send, beside those this client never
     /// sends: a proxy passes its caller's headers as they are and names
@@ -39,7 +56,7 @@ impl std::fmt::Debug for Outgoing<'_> {
         f.debug_struct("Outgoing")
             .field("method", self.method)
             .field("authority", self.authority)
-            .field("target", &self.target)
+            .field("target", &self.target.as_str())
             .field("headers", self.headers)
             .field("body", &self.body.len())
             .finish_non_exhaustive()
@@ -73,14 +90,17 @@ impl Client {
     /// connection closed just as the request went out).
     pub async fn request(&self, request: Request<Bytes>) -> Result<Response<ResponseBody>, Error> {
         let (parts, body) = request.into_parts();
-        let authority = match (parts.uri.scheme(), parts.uri.authority()) {
-            (Some(s), Some(a)) if *s == Scheme::HTTP => a,
-            _ => return Err(Error::InvalidUri(parts.uri.to_string())),
+        let authority = (parts.uri.scheme() == Some(&Scheme::HTTP))
+            .then(|| parts.uri.authority())
+            .flatten();
+        let target = Target::new(parts.uri.path_and_query().map_or("/", PathAndQuery::as_str));
+        let (Some(authority), Some(target)) = (authority, target) else {
+            return Err(Error::InvalidUri(parts.uri.to_string()));
         };
         self.send(Outgoing {
             method: &parts.method,
             authority,
-            target: parts.uri.path_and_query().map_or("/", PathAndQuery::as_str),
+            target,
             headers: &parts.headers,
             omit: &|_| false,
             body,
@@ -93,9 +113,6 @@ impl Client {
     /// build and parse on the way (a gateway has the backend's authority
     /// parsed once, and its target assembled from validated pieces).
     pub async fn send(&self, outgoing: Outgoing<'_>) -> Result<Response<ResponseBody>, Error> {
-        if !is_request_target(outgoing.target) {
-            return Err(Error::InvalidUri(outgoing.target.to_owned()));
-        }
         let body = &outgoing.body;
         let inline = body.len() <= INLINE_BODY;
         let mut head = Vec::with_capacity(256 + if inline { body.len() } else { 0 });
@@ -198,15 +215,32 @@ impl Client {
     }
 }
 
-/// A path and query (`/…`) or `*`, with nothing that would end or split
-/// the request line: no spaces, no control characters.
-fn is_request_target(target: &str) -> bool {
-    (target.starts_with('/') || target == "*") && target.bytes().all(|b| b > b' ' && b != 0x7f)
-}
-
 fn closed_under_us(kind: ErrorKind) -> bool {
     matches!(
         kind,
         ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_never_end_or_split_the_request_line() {
+        for good in ["/", "/a/b?c=d&e=%20", "*", "/\u{e9}"] {
+            assert_eq!(Target::new(good).map(|t| t.as_str()), Some(good));
+        }
+        for bad in [
+            "/a b",
+            "/a\r\nx: y",
+            "/a\tb",
+            "/\u{7f}",
+            "a",
+            "",
+            "http://h/",
+        ] {
+            assert_eq!(Target::new(bad), None, "{bad:?}");
+        }
+    }
 }

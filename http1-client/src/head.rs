@@ -35,7 +35,7 @@ pub(crate) fn encode_request(out: &mut Vec<u8>, request: &Outgoing<'_>) {
     } = request;
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(target.as_str().as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     if !headers.contains_key(header::HOST) || omit(&header::HOST) {
         line(out, b"host", authority.as_str().as_bytes());
@@ -286,7 +286,9 @@ mod tests {
     use http::uri::Authority;
 
     use super::*;
+    use crate::client::Target;
 
+    /// The head of `method /a/b?c=d` to `backend:8080` with `headers`.
     fn encoded(method: Method, headers: &[(&str, &str)], body_len: usize) -> String {
         let mut map = HeaderMap::new();
         for (n, v) in headers {
@@ -295,17 +297,27 @@ mod tests {
                 HeaderValue::from_str(v).unwrap(),
             );
         }
+        written(&method, &map, &|_| false, b"", body_len)
+    }
+
+    fn written(
+        method: &Method,
+        headers: &HeaderMap,
+        omit: &(dyn Fn(&HeaderName) -> bool + Sync),
+        extra_fields: &[u8],
+        body_len: usize,
+    ) -> String {
         let mut out = Vec::new();
         encode_request(
             &mut out,
             &Outgoing {
-                method: &method,
+                method,
                 authority: &Authority::from_static("backend:8080"),
-                target: "/a/b?c=d",
-                headers: &map,
-                omit: &|_| false,
+                target: Target::new("/a/b?c=d").unwrap(),
+                headers,
+                omit,
                 body: Bytes::from(vec![b'x'; body_len]),
-                extra_fields: b"",
+                extra_fields,
             },
         );
         String::from_utf8(out).unwrap()
@@ -333,45 +345,20 @@ mod tests {
         map.insert(header::HOST, HeaderValue::from_static("caller.example"));
         map.append("x-a", HeaderValue::from_static("1"));
         map.append("x-hop", HeaderValue::from_static("2"));
-        let mut out = Vec::new();
-        encode_request(
-            &mut out,
-            &Outgoing {
-                method: &Method::GET,
-                authority: &Authority::from_static("backend:8080"),
-                target: "/",
-                headers: &map,
-                omit: &|name| name == header::HOST || name.as_str() == "x-hop",
-                body: Bytes::new(),
-                extra_fields: b"",
-            },
-        );
+        let omit = |name: &HeaderName| name == header::HOST || name.as_str() == "x-hop";
         assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "GET / HTTP/1.1\r\nhost: backend:8080\r\nx-a: 1\r\n\r\n"
+            written(&Method::GET, &map, &omit, b"", 0),
+            "GET /a/b?c=d HTTP/1.1\r\nhost: backend:8080\r\nx-a: 1\r\n\r\n"
         );
     }
 
     #[test]
     fn extra_lines_follow_the_headers() {
-        let mut out = Vec::new();
         let mut map = HeaderMap::new();
         map.insert("x-a", HeaderValue::from_static("1"));
-        encode_request(
-            &mut out,
-            &Outgoing {
-                method: &Method::GET,
-                authority: &Authority::from_static("h"),
-                target: "/",
-                headers: &map,
-                omit: &|_| false,
-                body: Bytes::new(),
-                extra_fields: b"x-b: 2\r\n",
-            },
-        );
         assert_eq!(
-            out,
-            b"GET / HTTP/1.1\r\nhost: h\r\nx-a: 1\r\nx-b: 2\r\n\r\n"
+            written(&Method::GET, &map, &|_| false, b"x-b: 2\r\n", 0),
+            "GET /a/b?c=d HTTP/1.1\r\nhost: backend:8080\r\nx-a: 1\r\nx-b: 2\r\n\r\n"
         );
     }
 

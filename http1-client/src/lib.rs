@@ -28,7 +28,7 @@ mod head;
 mod pool;
 
 pub use body::ResponseBody;
-pub use client::{Client, Outgoing};
+pub use client::{Client, Outgoing, Target};
 
 /// Why a backend call failed.
 #[derive(Debug, thiserror::Error)]

@@ -97,19 +97,6 @@ pub struct Signed<'a> {
     pub prechecked: Option<Box<iam::Prechecked>>,
 }
 
-/// Authorizes a matched request on its stage (see [`StageAuth::authorize`]).
-pub async fn authorize(
-    stage: Option<&crate::runtime::StageRuntime>,
-    route_index: usize,
-    view: &RequestView<'_>,
-    signed: Signed<'_>,
-) -> Result<Authorized, GatewayError> {
-    match stage {
-        Some(stage) => stage.auth().authorize(route_index, view, signed).await,
-        None => Ok(Authorized::default()),
-    }
-}
-
 /// One route's authorization.
 #[derive(Debug)]
 enum RouteAuth {

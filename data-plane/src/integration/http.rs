@@ -36,7 +36,7 @@ use crate::transform::{Inputs, RequestPlan, RequestTemplates};
 /// The keep-alive backend client (one per proxy worker): the call runs in
 /// the request's own task (`apigw-http1-client`).
 pub type BackendClient = apigw_http1_client::Client;
-use apigw_http1_client::{Outgoing, ResponseBody};
+use apigw_http1_client::{Outgoing, ResponseBody, Target};
 
 /// Largest backend body we buffer (for `integration.response.body`).
 const MAX_BUFFERED_RESPONSE: usize = 10 * 1024 * 1024;
@@ -330,6 +330,8 @@ impl HttpIntegration {
             self.prepare(&call)?
         };
         let destination = self.destination(view, &prepared.overrides)?;
+        let target = Target::new(&destination.target)
+            .ok_or_else(|| GatewayError::new(ResponseType::ApiConfigurationError))?;
         let method = self.method.as_ref().unwrap_or(call.method);
         let mut headers = HeaderMap::new();
         let mut forwarded = Cow::Borrowed(&[][..]);
@@ -373,7 +375,7 @@ impl HttpIntegration {
         let outgoing = Outgoing {
             method,
             authority: &destination.authority,
-            target: &destination.target,
+            target,
             headers: headers_out,
             omit,
             body: prepared.body,
@@ -544,24 +546,20 @@ struct Destination<'a> {
 }
 
 impl<'a> Destination<'a> {
-    /// `target` (beginning with `/`) under a fixed origin: accepted where
-    /// `Uri::try_from` would take `http://{authority}{target}`, without
-    /// parsing the authority again or building a `Uri`.
+    /// `target` (beginning with `/`) under a fixed origin, without parsing
+    /// the authority again or building a `Uri`.
     fn under(authority: &'a Authority, mut target: String) -> Option<Self> {
         // `Uri`'s own length limit on the whole string.
         const MAX_URI_LEN: usize = u16::MAX as usize - 1;
         if "http://".len() + authority.as_str().len() + target.len() > MAX_URI_LEN {
             return None;
         }
-        // The template's text was checked when it compiled, what the request
-        // filled in was percent-encoded or came in a request line already:
-        // this is the last guard before the request line. Nothing may end
-        // or split it; a fragment in the template is dropped, as `Uri` does.
+        // A fragment in the template's text is dropped, as `Uri` does. (The
+        // client's `Target` checks that nothing ends or splits the line.)
         if let Some(fragment) = target.bytes().position(|b| b == b'#') {
             target.truncate(fragment);
         }
-        let clean = target.starts_with('/') && target.bytes().all(|b| b > b' ' && b != 0x7f);
-        clean.then_some(Self {
+        Some(Self {
             authority: Cow::Borrowed(authority),
             target,
         })
@@ -768,8 +766,11 @@ mod tests {
             }
         }
         let authority = Authority::from_static("backend:80");
+        // What would end or split the request line never leaves (the
+        // call's `Target` refuses it).
         for bad in ["/a b", "/a\r\nx: y", "/\u{7f}", "a", ""] {
-            assert_eq!(Destination::under(&authority, bad.into()), None, "{bad:?}");
+            let destination = Destination::under(&authority, bad.into()).unwrap();
+            assert_eq!(Target::new(&destination.target), None, "{bad:?}");
         }
         assert_eq!(
             Destination::under(&authority, "/a?b=1#c".into()).map(|d| d.target),

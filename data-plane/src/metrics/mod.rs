@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::body::{self, Body};
+use crate::proxy::stopped;
 
 mod request_series;
 
@@ -238,11 +239,6 @@ fn answer(metrics: &Metrics, req: &Request<Incoming>) -> Response<Body> {
         header::HeaderValue::from_static(content_type),
     );
     response
-}
-
-/// Completes once the shutdown flag is set.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
 }
 
 #[cfg(test)]

@@ -15,11 +15,15 @@ use prometheus_client::metrics::counter::ConstCounter;
 
 /// Latency bucket bounds in seconds: 1 ms … ~33 s (covers the 29 s
 /// integration timeout), doubling; a last bucket takes the rest.
-const BOUNDS: usize = 16;
-
-fn bound(i: usize) -> f64 {
-    0.001 * f64::from(1u32 << i)
-}
+const BOUNDS: [f64; 16] = {
+    let mut bounds = [0.001; 16];
+    let mut i = 1;
+    while i < bounds.len() {
+        bounds[i] = bounds[i - 1] * 2.0;
+        i += 1;
+    }
+    bounds
+};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct RequestLabels {
@@ -59,7 +63,7 @@ impl Cells {
 #[derive(Debug, Default)]
 struct HistogramCells {
     /// Per bucket (not cumulative); the last one is `+Inf`.
-    buckets: [AtomicU64; BOUNDS + 1],
+    buckets: [AtomicU64; BOUNDS.len() + 1],
     count: AtomicU64,
     sum_nanos: AtomicU64,
 }
@@ -67,7 +71,7 @@ struct HistogramCells {
 impl HistogramCells {
     fn observe(&self, d: Duration) {
         let seconds = d.as_secs_f64();
-        let at = (0..BOUNDS).find(|&i| seconds <= bound(i)).unwrap_or(BOUNDS);
+        let at = BOUNDS.partition_point(|&bound| bound < seconds);
         bump(&self.buckets[at], 1);
         bump(&self.count, 1);
         bump(
@@ -113,7 +117,7 @@ impl RequestSeries {
 struct Summed {
     count: u64,
     sum_nanos: u64,
-    buckets: [u64; BOUNDS + 1],
+    buckets: [u64; BOUNDS.len() + 1],
 }
 
 impl Summed {
@@ -133,9 +137,8 @@ impl Summed {
             .buckets
             .iter()
             .enumerate()
-            .map(|(i, &n)| (if i < BOUNDS { bound(i) } else { f64::INFINITY }, n))
+            .map(|(i, &n)| (BOUNDS.get(i).copied().unwrap_or(f64::INFINITY), n))
             .collect();
-        #[allow(clippy::cast_precision_loss)] // nanoseconds to seconds, as any float sum
         let sum = self.sum_nanos as f64 / 1e9;
         encoder.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
             sum, self.count, &buckets, None,
@@ -146,7 +149,8 @@ impl Summed {
 impl Collector for RequestSeries {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
         let mut requests: HashMap<RequestLabels, u64> = HashMap::new();
-        let mut latency: HashMap<StageLabels, (Summed, Summed)> = HashMap::new();
+        let mut latency: HashMap<StageLabels, Summed> = HashMap::new();
+        let mut integration_latency: HashMap<StageLabels, Summed> = HashMap::new();
         {
             let all = self.cells.lock().unwrap_or_else(|e| e.into_inner());
             for ((_, labels), cells) in all.iter() {
@@ -156,9 +160,14 @@ impl Collector for RequestSeries {
                     api_id: labels.api_id.clone(),
                     stage: labels.stage.clone(),
                 };
-                let (total, integration) = latency.entry(stage).or_default();
-                total.add(&cells.latency);
-                integration.add(&cells.integration_latency);
+                latency
+                    .entry(stage.clone())
+                    .or_default()
+                    .add(&cells.latency);
+                integration_latency
+                    .entry(stage)
+                    .or_default()
+                    .add(&cells.integration_latency);
             }
         }
         let mut family = encoder.encode_descriptor(
@@ -170,23 +179,22 @@ impl Collector for RequestSeries {
         for (labels, n) in &requests {
             ConstCounter::new(*n).encode(family.encode_family(labels)?)?;
         }
-        let mut family = encoder.encode_descriptor(
-            "apigw_latency_seconds",
-            "Time from request received to response headers sent.",
-            None,
-            MetricType::Histogram,
-        )?;
-        for (stage, (summed, _)) in &latency {
-            summed.encode(&mut family.encode_family(stage)?)?;
-        }
-        let mut family = encoder.encode_descriptor(
-            "apigw_integration_latency_seconds",
-            "Time from backend request sent to backend response headers received.",
-            None,
-            MetricType::Histogram,
-        )?;
-        for (stage, (_, summed)) in &latency {
-            summed.encode(&mut family.encode_family(stage)?)?;
+        for (name, help, sums) in [
+            (
+                "apigw_latency_seconds",
+                "Time from request received to response headers sent.",
+                &latency,
+            ),
+            (
+                "apigw_integration_latency_seconds",
+                "Time from backend request sent to backend response headers received.",
+                &integration_latency,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+            for (stage, summed) in sums {
+                summed.encode(&mut family.encode_family(stage)?)?;
+            }
         }
         Ok(())
     }
