@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use apigw_http1_server::{Connection, Limits, Next, Rewound};
 use apigw_proto::gateway_response::ResponseType;
 use bytes::Bytes;
 use futures::task::AtomicWaker;
@@ -211,37 +212,11 @@ async fn connection(
         call_timer: CallTimer::default(),
     });
     let activity = Arc::new(Activity::new());
-    let io = TokioIo::new(Watched {
+    let io = Watched {
         inner: stream,
         activity: activity.clone(),
-    });
-    let service = {
-        let activity = activity.clone();
-        service_fn(move |request| {
-            let shared = shared.clone();
-            let caller = caller.clone();
-            let in_flight = activity.begin_request();
-            async move {
-                let response = handle(request, &shared, &caller).await;
-                drop(in_flight);
-                Ok::<_, Infallible>(response)
-            }
-        })
     };
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        // The watchdog below enforces both the slow-loris and the idle
-        // timeout; hyper's own head timer would cost a boxed timer per request.
-        .header_read_timeout(None)
-        .max_buf_size(MAX_READ_BUFFER)
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(MAX_READ_BUFFER as u32);
-    let conn = builder.serve_connection(io, service);
+    let conn = serve_connection(io, shared, caller, activity.clone());
     tokio::pin!(conn);
     let mut closing_by: Option<Instant> = None;
     // One timer for the connection's life, re-armed only when it fires (or
@@ -252,7 +227,7 @@ async fn connection(
     tokio::pin!(shutdown);
     // The timer and the shutdown signal wake the task through their own
     // waker, so the task's other wake-ups (every read and write of the
-    // connection) poll hyper alone.
+    // connection) poll the connection alone.
     let watchdog = Arc::new(WatchdogWake::default());
     let watchdog_waker = Waker::from(watchdog.clone());
     loop {
@@ -294,7 +269,9 @@ async fn connection(
                 return;
             }
             Watch::Shutdown => {
-                conn.as_mut().graceful_shutdown();
+                if activity.close_gracefully() {
+                    return;
+                }
                 closing_by = Some(Instant::now() + SHUTDOWN_GRACE);
             }
             Watch::Timer => {
@@ -307,12 +284,95 @@ async fn connection(
                     return;
                 }
                 if idle <= now {
-                    conn.as_mut().graceful_shutdown();
+                    if activity.close_gracefully() {
+                        return;
+                    }
                     closing_by = Some(now + CLOSE_GRACE);
                 }
             }
         }
     }
+}
+
+/// Requests the lean server does not serve (see apigw-http1-server) go to
+/// hyper: a body this large is streamed there, under the 10 MB limit.
+const LEAN_MAX_BODY: usize = 64 * 1024;
+
+/// Serves the connection's requests with the lean HTTP/1.1 server until one
+/// it does not serve (HTTP/1.0, h2c, chunked or large bodies, malformed
+/// heads), then hands the connection, with the bytes already read, to
+/// hyper for the rest of its life.
+async fn serve_connection(
+    io: Watched,
+    shared: Arc<Shared>,
+    caller: Arc<Peer>,
+    activity: Arc<Activity>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let limits = Limits {
+        max_head: MAX_READ_BUFFER,
+        max_body: LEAN_MAX_BODY,
+    };
+    let mut conn = Connection::new(io, limits);
+    loop {
+        match conn.next_request().await {
+            Next::Request(parts) => {
+                let in_flight = activity.begin_request();
+                let Some(body) = conn.body().await else {
+                    return Ok(());
+                };
+                let response = handle(parts, RequestBody::Read(body), &shared, &caller).await;
+                let closing = activity.closing.load(Ordering::Acquire);
+                let open = conn.respond(response, closing).await?;
+                drop(in_flight);
+                if !open {
+                    return Ok(());
+                }
+            }
+            Next::Closed => return Ok(()),
+            Next::HandOff => break,
+        }
+    }
+    activity.handed_off.store(true, Ordering::Release);
+    let (io, read) = conn.into_parts();
+    let service = {
+        let activity = activity.clone();
+        service_fn(move |request: Request<Incoming>| {
+            let shared = shared.clone();
+            let caller = caller.clone();
+            let in_flight = activity.begin_request();
+            async move {
+                let (parts, incoming) = request.into_parts();
+                let response = handle(parts, RequestBody::Unread(incoming), &shared, &caller).await;
+                drop(in_flight);
+                Ok::<_, Infallible>(response)
+            }
+        })
+    };
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        // The watchdog enforces both the slow-loris and the idle timeout;
+        // hyper's own head timer would cost a boxed timer per request.
+        .header_read_timeout(None)
+        .max_buf_size(MAX_READ_BUFFER)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_READ_BUFFER as u32);
+    let conn = builder.serve_connection(TokioIo::new(Rewound::new(io, read)), service);
+    tokio::pin!(conn);
+    let mut shutting_down = false;
+    // The watchdog polls this right after it sets `closing`.
+    std::future::poll_fn(|cx| {
+        if !shutting_down && activity.closing.load(Ordering::Acquire) {
+            conn.as_mut().graceful_shutdown();
+            shutting_down = true;
+        }
+        conn.as_mut().poll(cx)
+    })
+    .await
 }
 
 /// What woke the connection's watchdog loop.
@@ -365,6 +425,10 @@ struct Activity {
     in_flight: AtomicUsize,
     /// HTTP/2 has its own framing limits; the head clock is HTTP/1's.
     h2: AtomicBool,
+    /// The connection should close once its requests in flight are answered.
+    closing: AtomicBool,
+    /// hyper serves the connection (apigw-http1-server handed it over).
+    handed_off: AtomicBool,
 }
 
 impl Activity {
@@ -376,6 +440,8 @@ impl Activity {
             head_since: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             h2: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            handed_off: AtomicBool::new(false),
         }
     }
 
@@ -418,6 +484,17 @@ impl Activity {
         if self.io_since_look.swap(false, Ordering::Relaxed) {
             self.last_io.fetch_max(self.ms_at(now), Ordering::Relaxed);
         }
+    }
+
+    /// Asks the connection to close once its requests in flight are
+    /// answered; true when it can close at once (the lean server between
+    /// requests; hyper is told through `closing` and shuts down itself).
+    fn close_gracefully(&self) -> bool {
+        if !self.handed_off.load(Ordering::Acquire) && self.in_flight.load(Ordering::Acquire) == 0 {
+            return true;
+        }
+        self.closing.store(true, Ordering::Release);
+        false
     }
 
     fn begin_request(self: &Arc<Self>) -> InFlight {
@@ -517,20 +594,25 @@ struct Trace<'r> {
     integration_latency: Option<Duration>,
 }
 
-async fn handle(request: Request<Incoming>, shared: &Shared, peer: &Peer) -> Response<Body> {
+async fn handle(
+    parts: http::request::Parts,
+    body: RequestBody,
+    shared: &Shared,
+    peer: &Peer,
+) -> Response<Body> {
     let started = Instant::now();
     let mut id_buf = uuid::Uuid::encode_buffer();
     let request_id: &str = request_id().hyphenated().encode_lower(&mut id_buf);
     let extended_id = extended_request_id();
     let runtime = shared.runtime.load();
-    let method = request.method().clone();
+    let method = parts.method.clone();
     let mut trace = Trace::default();
     let ids = Ids {
         request_id,
         extended_id: extended_id.as_str(),
         arrived: started,
     };
-    let mut response = pipeline(request, shared, &runtime, ids, peer, &mut trace).await;
+    let mut response = pipeline(parts, body, shared, &runtime, ids, peer, &mut trace).await;
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(request_id) {
         headers.insert(X_AMZN_REQUEST_ID, v);
@@ -559,14 +641,14 @@ struct Ids<'a> {
 }
 
 async fn pipeline<'r>(
-    request: Request<Incoming>,
+    parts: http::request::Parts,
+    mut body: RequestBody,
     shared: &Shared,
     runtime: &'r crate::runtime::Runtime,
     ids: Ids<'_>,
     peer: &Peer,
     trace: &mut Trace<'r>,
 ) -> Response<Body> {
-    let (parts, incoming) = request.into_parts();
     if header_bytes(&parts.headers) > MAX_HEADER_BYTES {
         return headers_too_large();
     }
@@ -631,7 +713,6 @@ async fn pipeline<'r>(
     };
     let responses = runtime.stage(stage).map(|s| s.gateway_responses());
     // AWS_IAM signatures cover the body: on those routes it is read first.
-    let mut body = RequestBody::Unread(incoming);
     let mut prechecked = None;
     if let Some(auth) = runtime
         .stage(stage)
@@ -749,7 +830,8 @@ fn render(
     }
 }
 
-/// A request body not read yet, or read already (AWS_IAM routes).
+/// A request body not read yet (hyper streams it), or read already (the
+/// lean server's small bodies; AWS_IAM routes).
 enum RequestBody {
     Unread(Incoming),
     Read(Bytes),

@@ -115,13 +115,22 @@ def gw(request, tmp_path_factory):
         shutdown(cp)
 
 
-def principal(gw: Cluster, tenant: Tenant, statements: list[dict], *, kind: str = "user") -> dict:
-    """A principal of `tenant` with an identity policy of `statements`; its secret included."""
+def principal(gw: Cluster, tenant: Tenant, statements: list[dict], *, kind: str = "user",
+              known_at: str | None = None) -> dict:  # fmt: skip
+    """A principal of `tenant` with an identity policy of `statements`; its secret included. With
+    `known_at` (an AWS_IAM API's id), once the data plane that serves that API knows its key:
+    principals reach nodes the way snapshots do, a moment after the call returns."""
     policy = json.dumps({"Version": "2012-10-17", "Statement": statements})
     p = gw.admin("principal", "create", "--tenant", tenant.account_id, "--name", uid("p"), "--kind", kind,
                  "--policy", policy)  # fmt: skip
     assert p["arn"] == f"arn:aws:iam::{tenant.account_id}:{kind}/{p['name']}", p
     assert p["uniqueId"].startswith("AIDA" if kind == "user" else "AROA"), p
+    if known_at is not None:
+        deadline = time.monotonic() + 15
+        while "The security token included in the request is invalid." in call(gw, known_at, "/", sign=keys(p)).text:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"principal {p['arn']} never reached the data plane\n{gw.logs()}")
+            time.sleep(0.1)  # propagation polling
     return p
 
 
@@ -205,7 +214,8 @@ def test_the_tenants_own_key_is_the_account_administrator(gw):
 def test_a_principal_is_held_to_its_identity_policy(gw):
     api_id = iam_api(gw, gw.a)
     arn = f"arn:aws:execute-api:{DEFAULT_REGION}:{gw.a.account_id}:{api_id}"
-    p = principal(gw, gw.a, [allow(f"{arn}/prod/*/pets/*"), allow(f"{arn}/prod/GET/pets/secret", "Deny")])
+    p = principal(gw, gw.a, [allow(f"{arn}/prod/*/pets/*"), allow(f"{arn}/prod/GET/pets/secret", "Deny")],
+                  known_at=api_id)  # fmt: skip
     ok = call(gw, api_id, "/pets/7", sign=keys(p))
     assert ok.status_code == 200, ok.text
     assert ok.json() == {
@@ -227,7 +237,7 @@ def test_a_principal_is_held_to_its_identity_policy(gw):
 
 def test_bad_signatures_are_refused_as_aws_does(gw):
     api_id = iam_api(gw, gw.a)
-    p = principal(gw, gw.a, [allow("*")])
+    p = principal(gw, gw.a, [allow("*")], known_at=api_id)
     body = b'{"a": 1}'
     r = call(gw, api_id, "/pets/1", sign=None)
     assert (r.status_code, r.json()) == (403, {"message": "Missing Authentication Token"})
@@ -278,7 +288,7 @@ def test_hopeless_signatures_are_refused_before_the_body_is_read(gw):
 
 def test_policy_changes_and_deletion_reach_the_data_plane(gw):
     api_id = iam_api(gw, gw.a)
-    p = principal(gw, gw.a, [allow("*")])
+    p = principal(gw, gw.a, [allow("*")], known_at=api_id)
     assert call(gw, api_id, "/pets/1", sign=keys(p)).status_code == 200
     narrowed = gw.admin("principal", "put-policy", "--access-key-id", p["accessKeyId"], "--policy",
                         json.dumps({"Statement": [allow("*/prod/GET/admin")]}))  # fmt: skip
@@ -304,7 +314,7 @@ def test_policy_changes_and_deletion_reach_the_data_plane(gw):
 
 def test_cross_tenant_callers_need_the_owners_resource_policy(gw):
     mine = iam_api(gw, gw.a)
-    b_user = principal(gw, gw.b, [allow("*")])
+    b_user = principal(gw, gw.b, [allow("*")], known_at=mine)
     arn = f"arn:aws:execute-api:{DEFAULT_REGION}:{gw.a.account_id}:{mine}"
     # B's identity allows everything, but A never granted B anything.
     assert denied(call(gw, mine, "/pets/1", sign=keys(b_user))) == (
@@ -324,7 +334,7 @@ def test_cross_tenant_callers_need_the_owners_resource_policy(gw):
     assert r.json()["userArn"] == b_user["arn"] and r.json()["accountId"] == gw.b.account_id
     assert call(gw, shared, "/admin", sign=keys(b_user)).status_code == 403
     # Both sides must allow across accounts: a B user without identity permission stays out.
-    b_nothing = principal(gw, gw.b, [allow("arn:aws:execute-api:*:*:nothing/*")])
+    b_nothing = principal(gw, gw.b, [allow("arn:aws:execute-api:*:*:nothing/*")], known_at=shared)
     assert "no identity-based policy" in denied(call(gw, shared, "/pets/1", sign=keys(b_nothing)))
 
 
