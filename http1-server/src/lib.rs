@@ -2,7 +2,7 @@
 //!
 //! hyper's server is general: its dispatcher, its body channel and its
 //! head encoder cost more per request than the proxy's own routing and
-//! backend call (bench/README.md). This crate serves the requests that
+//! backend call (docs/benchmarks.md). This crate serves the requests that
 //! make up nearly all gateway traffic — HTTP/1.1, bodiless or with a small
 //! `Content-Length` body, no `Expect`, no `Upgrade` — and writes answers
 //! the way hyper does. On the first request it does not serve (HTTP/1.0,
