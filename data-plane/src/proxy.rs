@@ -377,7 +377,7 @@ async fn serve_connection(
 
 /// What woke the connection's watchdog loop.
 enum Watch<E> {
-    /// The connection is done (hyper's result).
+    /// The connection is done (its result).
     Ended(Result<(), E>),
     Shutdown,
     Timer,

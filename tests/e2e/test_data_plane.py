@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -256,6 +258,66 @@ def test_large_upload_with_expect_continue(cluster, routed_api):
     assert got["path"] == "/greedy/upload"
     assert len(got["body"]) == len(body)
     assert "expect" not in got["headers"]
+
+
+def read_answer(reader) -> tuple[str, dict, bytes]:
+    """One HTTP/1.x answer off a socket's reader: status line, fields (lower-case), body."""
+    status = reader.readline().decode().rstrip("\r\n")
+    fields = {}
+    while (line := reader.readline().decode().rstrip("\r\n")) != "":
+        name, value = line.split(":", 1)
+        fields[name.strip().lower()] = value.strip()
+    if "content-length" in fields:
+        return status, fields, reader.read(int(fields["content-length"]))
+    if fields.get("transfer-encoding") == "chunked":
+        body = b""
+        while (size := int(reader.readline().strip(), 16)) > 0:
+            body += reader.read(size)
+            reader.readline()
+        reader.readline()
+        return status, fields, body
+    return status, fields, reader.read()
+
+
+def test_requests_the_lean_server_hands_over_are_served_by_hyper(cluster, routed_api):
+    # The proxy's own HTTP/1.1 server answers common requests and hands the connection to hyper
+    # at the first it does not serve (a chunked upload here): three pipelined requests on one
+    # connection, answered in order, the last by hyper.
+    n = cluster["nodes"][0]
+    path = f"/restapis/{routed_api['id']}/prod/_user_request_"
+    with socket.create_connection(("127.0.0.1", n.port), timeout=10) as s:
+        s.sendall((f"GET {path}/one?a=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                   f"POST {path}/two HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+                   f"PUT {path}/three HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc").encode())  # fmt: skip
+        reader = s.makefile("rb")
+        answers = [read_answer(reader) for _ in range(3)]
+    for (status, fields, _), (method, where, body) in zip(answers, [
+        ("GET", "/greedy/one", ""), ("POST", "/greedy/two", "hello world"), ("PUT", "/greedy/three", "abc"),
+    ]):  # fmt: skip
+        assert status == "HTTP/1.1 200 OK", (status, answers)
+        assert "x-amzn-requestid" in fields and "date" in fields, fields
+    for (_, _, raw), (method, where, body) in zip(answers, [
+        ("GET", "/greedy/one", ""), ("POST", "/greedy/two", "hello world"), ("PUT", "/greedy/three", "abc"),
+    ]):  # fmt: skip
+        got = json.loads(raw)
+        assert (got["method"], got["path"], got["body"]) == (method, where, body), got
+
+    # HTTP/1.0 (hyper's from the first byte): answered in 1.0, then closed.
+    with socket.create_connection(("127.0.0.1", n.port), timeout=10) as s:
+        s.sendall(f"GET {path}/old HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+        status, fields, raw = read_answer(s.makefile("rb"))
+    assert status == "HTTP/1.0 200 OK", status
+    assert json.loads(raw)["path"] == "/greedy/old"
+
+    # h2c with prior knowledge (the HTTP/2 preface goes to hyper too).
+    out = subprocess.run(
+        ["curl", "-sS", "--http2-prior-knowledge", "-w", "\n%{http_version}", f"http://127.0.0.1:{n.port}{path}/h2"],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    raw, version = out.stdout.rsplit("\n", 1)
+    assert version == "2", out
+    assert json.loads(raw)["path"] == "/greedy/h2"
 
 
 def test_answers_carry_request_ids(cluster, routed_api):
