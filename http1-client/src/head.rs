@@ -176,6 +176,11 @@ pub(crate) fn parse_response(
     }
 }
 
+// Compared as names, not as strings: a standard name (most fields) then
+// differs at once, without its text being looked up.
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
 /// What a response head says about its framing and its connection, read
 /// while its fields are collected.
 #[derive(Debug, Default)]
@@ -234,8 +239,8 @@ impl Fields {
         !(name == header::TE
             || name == header::TRAILER
             || name == header::UPGRADE
-            || name.as_str() == "keep-alive"
-            || name.as_str() == "proxy-connection")
+            || name == KEEP_ALIVE
+            || name == PROXY_CONNECTION)
     }
 
     /// The body's framing, and whether the connection can outlive it.

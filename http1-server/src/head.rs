@@ -103,7 +103,8 @@ pub(crate) fn parse_request(buf: &mut BytesMut, max_body: usize) -> Parsed {
         return Parsed::HandOff;
     };
     let mut headers = HeaderMap::with_capacity(fields.len());
-    for (name, at, len) in fields {
+    // Drained in place: moving the inline array into an iterator would copy it whole.
+    for (name, at, len) in fields.drain(..) {
         // httparse allowed only what a field value may hold (visible ASCII,
         // space, tab, obs-text), which HeaderValue accepts too.
         let Ok(value) = HeaderValue::from_maybe_shared(head.slice(at..at + len)) else {
