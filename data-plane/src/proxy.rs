@@ -320,9 +320,12 @@ async fn serve_connection(
                 let Some(body) = conn.body().await else {
                     return Ok(());
                 };
-                let response = handle(parts, RequestBody::Read(body), &shared, &caller).await;
+                let ids = RequestIds::new();
+                let mut response =
+                    handle(parts, RequestBody::Read(body), &ids, &shared, &caller).await;
                 let closing = activity.closing.load(Ordering::Acquire);
-                let open = conn.respond(response, closing).await?;
+                let lines = ids.field_lines(&mut response);
+                let open = conn.respond(response, closing, lines).await?;
                 drop(in_flight);
                 if !open {
                     return Ok(());
@@ -342,7 +345,10 @@ async fn serve_connection(
             let in_flight = activity.begin_request();
             async move {
                 let (parts, incoming) = request.into_parts();
-                let response = handle(parts, RequestBody::Unread(incoming), &shared, &caller).await;
+                let ids = RequestIds::new();
+                let mut response =
+                    handle(parts, RequestBody::Unread(incoming), &ids, &shared, &caller).await;
+                ids.insert_into(&mut response);
                 drop(in_flight);
                 Ok::<_, Infallible>(response)
             }
@@ -594,32 +600,26 @@ struct Trace<'r> {
     integration_latency: Option<Duration>,
 }
 
+/// Runs a request through the pipeline and records it. The answer does not
+/// carry the ids yet: the caller adds them ([`RequestIds`]), with whatever
+/// fields of those names the answer had removed.
 async fn handle(
     parts: http::request::Parts,
     body: RequestBody,
+    request_ids: &RequestIds,
     shared: &Shared,
     peer: &Peer,
 ) -> Response<Body> {
     let started = Instant::now();
-    let mut id_buf = uuid::Uuid::encode_buffer();
-    let request_id: &str = request_id().hyphenated().encode_lower(&mut id_buf);
-    let extended_id = extended_request_id();
     let runtime = shared.runtime.load();
     let method = parts.method.clone();
     let mut trace = Trace::default();
     let ids = Ids {
-        request_id,
-        extended_id: extended_id.as_str(),
+        request_id: request_ids.request_id(),
+        extended_id: request_ids.extended_id(),
         arrived: started,
     };
-    let mut response = pipeline(parts, body, shared, &runtime, ids, peer, &mut trace).await;
-    let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        headers.insert(X_AMZN_REQUEST_ID, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(extended_id.as_str()) {
-        headers.insert(X_AMZ_APIGW_ID, v);
-    }
+    let response = pipeline(parts, body, shared, &runtime, ids, peer, &mut trace).await;
     shared.metrics.record(RequestRecord {
         api_id: trace.api_id,
         stage: trace.stage,
@@ -926,15 +926,65 @@ fn request_id() -> uuid::Uuid {
     uuid::Builder::from_random_bytes(random::<u128>().to_le_bytes()).into_uuid()
 }
 
+/// A request's ids as the answer's two fields, encoded once:
+/// `x-amzn-requestid: {uuid}\r\nx-amz-apigw-id: {extended id}\r\n`. The lean
+/// server writes these lines after the answer's own fields; hyper's answers
+/// get them as header-map entries.
+struct RequestIds {
+    lines: [u8; RequestIds::LEN],
+}
+
+impl RequestIds {
+    const REQUEST_AT: usize = "x-amzn-requestid: ".len();
+    const EXTENDED_AT: usize = Self::REQUEST_AT + 36 + "\r\nx-amz-apigw-id: ".len();
+    const LEN: usize = Self::EXTENDED_AT + 16 + 2;
+
+    fn new() -> Self {
+        let mut lines = [0u8; Self::LEN];
+        lines[..Self::REQUEST_AT].copy_from_slice(b"x-amzn-requestid: ");
+        request_id()
+            .hyphenated()
+            .encode_lower(&mut lines[Self::REQUEST_AT..Self::REQUEST_AT + 36]);
+        lines[Self::REQUEST_AT + 36..Self::EXTENDED_AT].copy_from_slice(b"\r\nx-amz-apigw-id: ");
+        lines[Self::EXTENDED_AT..Self::EXTENDED_AT + 16].copy_from_slice(&extended_request_id().0);
+        lines[Self::LEN - 2..].copy_from_slice(b"\r\n");
+        Self { lines }
+    }
+
+    fn request_id(&self) -> &str {
+        std::str::from_utf8(&self.lines[Self::REQUEST_AT..Self::REQUEST_AT + 36])
+            .expect("a formatted UUID is ASCII")
+    }
+
+    fn extended_id(&self) -> &str {
+        std::str::from_utf8(&self.lines[Self::EXTENDED_AT..Self::EXTENDED_AT + 16])
+            .expect("base64 characters are ASCII")
+    }
+
+    /// The answer's fields, for the lean server: any of these names the
+    /// answer has (a backend's) give way to them.
+    fn field_lines(&self, response: &mut Response<Body>) -> &[u8] {
+        let headers = response.headers_mut();
+        headers.remove(X_AMZN_REQUEST_ID);
+        headers.remove(X_AMZ_APIGW_ID);
+        &self.lines
+    }
+
+    /// The same as header-map entries, for hyper.
+    fn insert_into(&self, response: &mut Response<Body>) {
+        let headers = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(self.request_id()) {
+            headers.insert(X_AMZN_REQUEST_ID, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(self.extended_id()) {
+            headers.insert(X_AMZ_APIGW_ID, v);
+        }
+    }
+}
+
 /// AWS's `extendedRequestId` shape: 15 base64 characters and `=`, on the stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ExtendedId([u8; 16]);
-
-impl ExtendedId {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).expect("base64 characters are ASCII")
-    }
-}
 
 fn extended_request_id() -> ExtendedId {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -960,14 +1010,47 @@ mod tests {
     #[test]
     fn extended_ids_look_like_aws() {
         let id = extended_request_id();
-        assert_eq!(id.as_str().len(), 16);
-        assert!(id.as_str().ends_with('='));
+        assert_eq!(id.0[15], b'=');
         assert!(
-            id.as_str()[..15]
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+            id.0[..15]
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
         );
         assert_ne!(id, extended_request_id());
+    }
+
+    #[test]
+    fn request_ids_make_the_answers_two_fields() {
+        let ids = RequestIds::new();
+        let lines = std::str::from_utf8(&ids.lines).unwrap();
+        assert_eq!(
+            lines,
+            format!(
+                "x-amzn-requestid: {}\r\nx-amz-apigw-id: {}\r\n",
+                ids.request_id(),
+                ids.extended_id()
+            )
+        );
+        assert_eq!(
+            uuid::Uuid::parse_str(ids.request_id())
+                .unwrap()
+                .get_version_num(),
+            4
+        );
+        assert!(ids.extended_id().ends_with('='));
+        let mut response = Response::new(body::full(""));
+        response.headers_mut().insert(
+            X_AMZN_REQUEST_ID,
+            HeaderValue::from_static("from-a-backend"),
+        );
+        assert_eq!(ids.field_lines(&mut response), &ids.lines[..]);
+        assert!(
+            response.headers().get(X_AMZN_REQUEST_ID).is_none(),
+            "ours replace a backend's"
+        );
+        ids.insert_into(&mut response);
+        assert_eq!(response.headers()[X_AMZN_REQUEST_ID], ids.request_id());
+        assert_eq!(response.headers()[X_AMZ_APIGW_ID], ids.extended_id());
     }
 
     #[test]

@@ -113,12 +113,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
     }
 
     /// Writes the answer to the current request, streaming its body; `close`
-    /// ends the connection after it whatever the caller asked. `Ok(true)`:
-    /// the connection can carry another request.
+    /// ends the connection after it whatever the caller asked;
+    /// `extra_fields` (encoded `name: value\r\n` lines) follow the answer's
+    /// own fields — a caller's per-request fields without a header-map entry
+    /// each. `Ok(true)`: the connection can carry another request.
     pub async fn respond<B>(
         &mut self,
         response: http::Response<B>,
         close: bool,
+        extra_fields: &[u8],
     ) -> std::io::Result<bool>
     where
         B: Body<Data = Bytes>,
@@ -148,6 +151,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
                 length,
                 exchange.head_request,
                 close || exchange.close,
+                extra_fields,
                 now,
             )
         });

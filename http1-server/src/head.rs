@@ -169,14 +169,16 @@ pub(crate) enum Framing {
 /// `Date` unless the response has one; `Content-Length` from the body,
 /// or chunked when its length is unknown; no length for 204 and 304, nor
 /// an implicit zero for HEAD). `Transfer-Encoding` and `Trailer` are the
-/// framing's business and not copied. Returns the framing and whether the
-/// connection closes after this response.
+/// framing's business and not copied. `extra_fields`, already encoded,
+/// follow the answer's own. Returns the framing and whether the connection
+/// closes after this response.
 pub(crate) fn encode_response(
     out: &mut Vec<u8>,
     head: &http::response::Parts,
     body: BodyLength,
     head_request: bool,
     close: bool,
+    extra_fields: &[u8],
     date: &[u8],
 ) -> (Framing, bool) {
     let status = head.status;
@@ -212,6 +214,7 @@ pub(crate) fn encode_response(
         }
         line(out, name.as_str().as_bytes(), value.as_bytes());
     }
+    out.extend_from_slice(extra_fields);
     if close && !says_close {
         out.extend_from_slice(b"connection: close\r\n");
     }
@@ -382,7 +385,8 @@ mod tests {
         close: bool,
     ) -> (String, Framing, bool) {
         let mut out = Vec::new();
-        let (framing, closes) = encode_response(&mut out, head, body, head_request, close, DATE);
+        let (framing, closes) =
+            encode_response(&mut out, head, body, head_request, close, b"", DATE);
         (String::from_utf8(out).unwrap(), framing, closes)
     }
 
@@ -465,6 +469,26 @@ mod tests {
         assert!(closes);
         let (_, _, closes) = encode(&own, BodyLength::Known(0), false, false);
         assert!(closes, "the response's own close is honoured");
+    }
+
+    #[test]
+    fn extra_fields_follow_the_answers_own() {
+        let mut out = Vec::new();
+        let head = response(200, &[("x-a", "1")]);
+        encode_response(
+            &mut out,
+            &head,
+            BodyLength::Known(0),
+            false,
+            false,
+            b"x-id: 7\r\n",
+            DATE,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 200 OK\r\nx-a: 1\r\nx-id: 7\r\ncontent-length: 0\r\n\
+             date: Tue, 08 Dec 2026 03:00:00 GMT\r\n\r\n"
+        );
     }
 
     #[test]

@@ -87,11 +87,11 @@ async fn pipelined_requests_are_answered_in_order_on_one_connection() {
     let first = request(conn.next_request().await);
     assert_eq!(first.uri.path(), "/one");
     assert_eq!(conn.body().await.unwrap(), "");
-    assert!(conn.respond(text("1"), false).await.unwrap());
+    assert!(conn.respond(text("1"), false, b"").await.unwrap());
     let second = request(conn.next_request().await);
     assert_eq!((second.method, second.uri.path()), (Method::POST, "/two"));
     assert_eq!(conn.body().await.unwrap(), "hello");
-    assert!(conn.respond(text("22"), false).await.unwrap());
+    assert!(conn.respond(text("22"), false, b"").await.unwrap());
     assert_eq!(
         received(&mut client, "\r\n\r\n22").await,
         "HTTP/1.1 200 OK\r\ncontent-length: 1\r\ndate: *\r\n\r\n1\
@@ -124,7 +124,7 @@ async fn an_unread_body_is_skipped_before_the_next_request() {
         .await
         .unwrap();
     let _ = request(conn.next_request().await);
-    assert!(conn.respond(text("no"), false).await.unwrap());
+    assert!(conn.respond(text("no"), false, b"").await.unwrap());
     assert_eq!(request(conn.next_request().await).uri.path(), "/after");
 }
 
@@ -140,7 +140,7 @@ async fn a_body_of_unknown_length_is_chunked() {
     ]));
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::CREATED;
-    assert!(conn.respond(response, false).await.unwrap());
+    assert!(conn.respond(response, false, b"").await.unwrap());
     assert_eq!(
         received(&mut client, "0\r\n\r\n").await,
         format!(
@@ -158,7 +158,7 @@ async fn a_large_body_is_written_whole() {
     let _ = request(conn.next_request().await);
     let big = Bytes::from(vec![b'z'; 100_000]);
     let writing = tokio::spawn(async move {
-        conn.respond(Response::new(Full::new(big)), false)
+        conn.respond(Response::new(Full::new(big)), false, b"")
             .await
             .unwrap()
     });
@@ -191,7 +191,7 @@ async fn close_asked_or_imposed_ends_the_connection() {
         .await
         .unwrap();
     let _ = request(conn.next_request().await);
-    assert!(!conn.respond(text("bye"), false).await.unwrap());
+    assert!(!conn.respond(text("bye"), false, b"").await.unwrap());
     assert!(
         received(&mut client, "bye")
             .await
@@ -201,7 +201,7 @@ async fn close_asked_or_imposed_ends_the_connection() {
     let (mut conn, mut client) = pipe();
     client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
     let _ = request(conn.next_request().await);
-    assert!(!conn.respond(text("bye"), true).await.unwrap());
+    assert!(!conn.respond(text("bye"), true, b"").await.unwrap());
     assert!(
         received(&mut client, "bye")
             .await
@@ -228,7 +228,12 @@ async fn a_body_shorter_than_declared_ends_the_connection() {
     let (mut conn, mut client) = pipe();
     client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
     let _ = request(conn.next_request().await);
-    assert!(!conn.respond(Response::new(Short), false).await.unwrap());
+    assert!(
+        !conn
+            .respond(Response::new(Short), false, b"")
+            .await
+            .unwrap()
+    );
     assert!(
         received(&mut client, "\r\n\r\n")
             .await
@@ -267,7 +272,7 @@ async fn serve(server: DuplexStream) {
             Next::Request(parts) => {
                 let body = conn.body().await.unwrap();
                 let answer = format!("lean {} {}", parts.uri.path(), body.len());
-                if !conn.respond(text_owned(answer), false).await.unwrap() {
+                if !conn.respond(text_owned(answer), false, b"").await.unwrap() {
                     return;
                 }
             }
