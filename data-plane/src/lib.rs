@@ -10,6 +10,7 @@ pub mod cors;
 pub mod gateway_response;
 pub mod held;
 pub mod integration;
+mod listen;
 pub mod metrics;
 pub mod node;
 pub mod proxy;

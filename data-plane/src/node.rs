@@ -104,19 +104,15 @@ pub async fn run_with(
     )?);
     runtime.attach_throttle(throttle.clone());
     on_throttle(throttle);
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_rx = crate::listen::stop_flag(shutdown);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
+        crate::listen::stopped(&mut rx).await;
     };
     let subscriber = tokio::spawn(subscriber::run(
         config.subscriber.clone(),
         Arc::new(runtime.clone()),
         stop_rx.clone(),
     ));
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
     let (p, m) = tokio::join!(
         proxy::serve_workers(
             proxy_listeners,

@@ -39,6 +39,7 @@ use crate::body::{self, Body};
 use crate::gateway_response::{self, GatewayError, GatewayResponses};
 use crate::integration::mapping::{RequestContext, RequestView};
 use crate::integration::{BackendClient, Call, CallTimer, Forwarded, backend_client};
+use crate::listen::{accept, stop_flag, stopped};
 use crate::metrics::{Metrics, RequestRecord};
 use crate::routing::RouteOutcome;
 use crate::runtime::RuntimeHandle;
@@ -82,27 +83,11 @@ pub async fn serve(
         metrics,
         client: backend_client(),
     });
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
+    let stop_rx = stop_flag(shutdown);
     // Each connection holds a sender; when all are gone, all are done.
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     let mut stop = stop_rx.clone();
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of descriptors and the like: back off, keep serving.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = stopped(&mut stop) => break,
-        };
+    while let Some((stream, peer)) = accept(&listener, &mut stop, "proxy").await {
         let local = stream
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -160,11 +145,7 @@ pub async fn serve_workers(
     metrics: Metrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
+    let stop_rx = stop_flag(shutdown);
     let mut workers = Vec::with_capacity(listeners.len());
     for (i, listener) in listeners.into_iter().enumerate() {
         let (done_tx, done_rx) = oneshot::channel();
@@ -996,11 +977,6 @@ fn extended_request_id() -> ExtendedId {
         bits >>= 6;
     }
     ExtendedId(id)
-}
-
-/// Completes once the shutdown flag is set.
-pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
 }
 
 #[cfg(test)]

@@ -17,8 +17,8 @@ const LIMITS: Limits = Limits {
     max_body: 1024,
 };
 
-/// A body of several frames whose length is not known up front.
-struct Frames(VecDeque<Bytes>);
+/// A body of several frames, and what it says of its length.
+struct Frames(VecDeque<Bytes>, SizeHint);
 
 impl Body for Frames {
     type Data = Bytes;
@@ -32,13 +32,21 @@ impl Body for Frames {
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
+        self.1
     }
 }
 
 fn pipe() -> (Connection<DuplexStream>, DuplexStream) {
     let (server, client) = tokio::io::duplex(64 * 1024);
     (Connection::new(server, LIMITS), client)
+}
+
+/// A connection whose caller has sent one `GET /`, its head already read.
+async fn with_a_request() -> (Connection<DuplexStream>, DuplexStream) {
+    let (mut conn, mut client) = pipe();
+    client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    let _ = request(conn.next_request().await);
+    (conn, client)
 }
 
 fn text(body: &'static str) -> Response<Full<Bytes>> {
@@ -130,14 +138,15 @@ async fn an_unread_body_is_skipped_before_the_next_request() {
 
 #[tokio::test]
 async fn a_body_of_unknown_length_is_chunked() {
-    let (mut conn, mut client) = pipe();
-    client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
-    let _ = request(conn.next_request().await);
-    let body = Frames(VecDeque::from([
-        Bytes::from_static(b"hello"),
-        Bytes::new(),
-        Bytes::from(vec![b'x'; 20]),
-    ]));
+    let (mut conn, mut client) = with_a_request().await;
+    let body = Frames(
+        VecDeque::from([
+            Bytes::from_static(b"hello"),
+            Bytes::new(),
+            Bytes::from(vec![b'x'; 20]),
+        ]),
+        SizeHint::default(),
+    );
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::CREATED;
     assert!(conn.respond(response, false, b"").await.unwrap());
@@ -153,9 +162,7 @@ async fn a_body_of_unknown_length_is_chunked() {
 
 #[tokio::test]
 async fn a_large_body_is_written_whole() {
-    let (mut conn, mut client) = pipe();
-    client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
-    let _ = request(conn.next_request().await);
+    let (mut conn, mut client) = with_a_request().await;
     let big = Bytes::from(vec![b'z'; 100_000]);
     let writing = tokio::spawn(async move {
         conn.respond(Response::new(Full::new(big)), false, b"")
@@ -198,9 +205,7 @@ async fn close_asked_or_imposed_ends_the_connection() {
             .contains("connection: close\r\n")
     );
 
-    let (mut conn, mut client) = pipe();
-    client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
-    let _ = request(conn.next_request().await);
+    let (mut conn, mut client) = with_a_request().await;
     assert!(!conn.respond(text("bye"), true, b"").await.unwrap());
     assert!(
         received(&mut client, "bye")
@@ -211,26 +216,11 @@ async fn close_asked_or_imposed_ends_the_connection() {
 
 #[tokio::test]
 async fn a_body_shorter_than_declared_ends_the_connection() {
-    struct Short;
-    impl Body for Short {
-        type Data = Bytes;
-        type Error = Infallible;
-        fn poll_frame(
-            self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-            Poll::Ready(None)
-        }
-        fn size_hint(&self) -> SizeHint {
-            SizeHint::with_exact(10)
-        }
-    }
-    let (mut conn, mut client) = pipe();
-    client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
-    let _ = request(conn.next_request().await);
+    let short = Frames(VecDeque::new(), SizeHint::with_exact(10));
+    let (mut conn, mut client) = with_a_request().await;
     assert!(
         !conn
-            .respond(Response::new(Short), false, b"")
+            .respond(Response::new(short), false, b"")
             .await
             .unwrap()
     );

@@ -631,11 +631,10 @@ fn strip_proxy_fields(headers: &mut HeaderMap) {
     }
 }
 
-/// The caller's headers minus hop-by-hop, Host and Content-Length (the
-/// client sets both for the backend).
 /// Which of the caller's fields an HTTP_PROXY call leaves out: hop-by-hop
 /// ones (and what `Connection` names), `Host` (the backend's own goes out),
-/// and the `X-Forwarded-*` the gateway sets itself ([`forwarded_lines`]).
+/// `Content-Length` (the client frames the body), and the `X-Forwarded-*`
+/// the gateway sets itself ([`forwarded_lines`]).
 /// The caller's map is sent as it is with these omitted: no copy.
 fn proxy_omits(from: &HeaderMap) -> impl Fn(&HeaderName) -> bool + Sync + use<> {
     let listed = connection_listed(from);

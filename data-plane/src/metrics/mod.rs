@@ -16,10 +16,9 @@ use hyper_util::server::conn::auto;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use crate::body::{self, Body};
-use crate::proxy::stopped;
+use crate::listen::{accept, stop_flag, stopped};
 
 mod request_series;
 
@@ -179,24 +178,9 @@ pub async fn serve_metrics(
     metrics: Metrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
+    let stop_rx = stop_flag(shutdown);
     let mut stop = stop_rx.clone();
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "metrics accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = stopped(&mut stop) => return Ok(()),
-        };
+    while let Some((stream, _)) = accept(&listener, &mut stop, "metrics").await {
         let metrics = metrics.clone();
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
@@ -216,6 +200,7 @@ pub async fn serve_metrics(
             }
         });
     }
+    Ok(())
 }
 
 fn answer(metrics: &Metrics, req: &Request<Incoming>) -> Response<Body> {
